@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from qxub_core.spec import JobSpec
 from qxub_core.usage import Usage
@@ -79,6 +79,10 @@ class Scheduler(ABC):
     name: ClassVar[str]
     job_id_variable: ClassVar[str]
     directive_prefix: ClassVar[str] = ""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        """``options`` are the resolved configuration values; each adapter reads its own keys."""
+        self.options: dict[str, Any] = dict(options or {})
 
     @classmethod
     def detect(cls) -> bool:
