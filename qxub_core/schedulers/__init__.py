@@ -1,13 +1,19 @@
-"""Scheduler adapters by name. Each is imported only when asked for, to keep start-up fast."""
+"""Scheduler adapters by name, asked of the plugins (the built-in ones are a plugin too).
+
+Each adapter module is imported only when asked for, to keep start-up fast.
+"""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qxub_core.schedulers.base import Scheduler
+
+if TYPE_CHECKING:
+    from qxub_core.plugins import Plugins
+
 
 BUILTIN_SCHEDULERS = {
     "local": "qxub_core.schedulers.local:LocalScheduler",
@@ -21,33 +27,35 @@ class UnknownSchedulerError(ValueError):
     """A scheduler name that no adapter answers to."""
 
 
-def scheduler_class(name: str) -> type[Scheduler]:
-    """The adapter class registered under ``name``."""
-    try:
-        module_name, _, class_name = BUILTIN_SCHEDULERS[name].partition(":")
-    except KeyError:
-        valid = ", ".join(["auto", *BUILTIN_SCHEDULERS])
-        raise UnknownSchedulerError(f"unknown scheduler {name!r}; choose one of {valid}") from None
-    scheduler: type[Scheduler] = getattr(importlib.import_module(module_name), class_name)
-    return scheduler
+def scheduler_class(name: str, plugins: Plugins | None = None) -> type[Scheduler]:
+    """The adapter class answering to ``name``: the latest-registered plugin's, else a built-in."""
+    from qxub_core.plugins import default_plugins
+
+    return (plugins or default_plugins()).scheduler_class(name)
 
 
-def resolve_scheduler_name(name: str) -> str:
+def resolve_scheduler_name(name: str, plugins: Plugins | None = None) -> str:
     """``auto`` becomes the first scheduler found on this machine, else ``local``."""
     if name != "auto":
-        scheduler_class(name)
+        scheduler_class(name, plugins)
         return name
     for candidate in DETECTION_ORDER:
-        if candidate in BUILTIN_SCHEDULERS and _module_exists(candidate) and scheduler_class(
-            candidate
-        ).detect():
+        if _detected(candidate, plugins):
             return candidate
     return "local"
 
 
-def make_scheduler(name: str, options: Mapping[str, Any] | None = None) -> Scheduler:
+def make_scheduler(
+    name: str, options: Mapping[str, Any] | None = None, plugins: Plugins | None = None
+) -> Scheduler:
     """An adapter instance for ``name`` (``auto`` allowed), configured with ``options``."""
-    return scheduler_class(resolve_scheduler_name(name))(options)
+    return scheduler_class(resolve_scheduler_name(name, plugins), plugins)(options)
+
+
+def _detected(name: str, plugins: Plugins | None) -> bool:
+    if name in BUILTIN_SCHEDULERS and not _module_exists(name):
+        return False
+    return scheduler_class(name, plugins).detect()
 
 
 def _module_exists(name: str) -> bool:

@@ -1,0 +1,53 @@
+"""A site plugin as a lab would ship it: a scheduler name of its own and an extra prologue line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from qxub_core.hooks import hookimpl
+from qxub_core.schedulers.base import JobPhase, JobState, Scheduler
+from qxub_core.spec import JobSpec
+from qxub_core.usage import Usage
+
+
+class SiteScheduler(Scheduler):
+    """A scheduler the site adds under its own name; it is never asked to run anything here."""
+
+    name = "site"
+    job_id_variable = "SITE_JOB_ID"
+
+    def directives(self, spec: JobSpec, job_dir: Path) -> list[str]:
+        return []
+
+    def submit_command(self, script: Path, job_dir: Path, spec: JobSpec) -> list[str]:
+        return ["site-submit", str(script)]
+
+    def submit(self, script: Path, job_dir: Path, spec: JobSpec) -> str:
+        raise NotImplementedError("the test site scheduler submits nothing")
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        return None
+
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        return {job_id: JobState(job_id, JobPhase.UNKNOWN) for job_id in job_ids}
+
+    def usage(self, job_id: str, job_dir: Path, spec: JobSpec) -> Usage | None:
+        return None
+
+
+class SitePlugin:
+    @hookimpl
+    def qxub_scheduler(self, name: str) -> type[Scheduler] | None:
+        return SiteScheduler if name == "site" else None
+
+    @hookimpl
+    def qxub_scheduler_names(self) -> list[str]:
+        return ["site"]
+
+    @hookimpl
+    def qxub_prologue(self) -> list[str]:
+        return ["echo site prologue"]
+
+
+plugin = SitePlugin()
