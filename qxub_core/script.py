@@ -1,0 +1,245 @@
+"""The job script: scheduler directives, the status-file protocol, the context and the command.
+
+Every job, on every backend, runs the same script, assembled from the sections below in a fixed
+order. The script reports through the status files of :mod:`qxub_core.status`:
+
+1. traps are installed first, so that every way out (normal end, failed context, ``exit`` in a
+   profile, SIGTERM/SIGINT/SIGHUP) writes ``final_exit_code_<id>`` atomically and last;
+2. ``job_started_<id>`` is written, then the script's own output is appended to ``out``/``err``;
+3. the environment is restored (or the login environment built), ``--var`` values applied,
+   prologue lines run, the context activated and the working directory entered;
+4. the command runs in the background with its output appended to ``out``/``err`` and the
+   script ``wait``s for it, so a signal's trap runs at once rather than after the command;
+5. epilogue lines run, ``--out``/``--err`` copies are made, the final file is written.
+
+On a signal the trap passes the signal to the command, waits for it, writes ``128+N`` with
+``signal: NAME`` and then dies by the same signal, so the scheduler records a signal death too.
+
+Every value from the user reaches the script through :func:`shlex.quote`. Arguments that are not
+valid UTF-8 arrive as surrogate-escaped text and are written back as their original bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from qxub_core import __version__
+from qxub_core.context import activation_lines, command_prefix
+from qxub_core.environment import HOST_PREFIXES, HOST_VARIABLES
+from qxub_core.schedulers.base import Scheduler
+from qxub_core.spec import JobSpec
+from qxub_core.status import (
+    ENVIRONMENT_FILE,
+    ERR_FILE,
+    FINAL_PREFIX,
+    OUT_FILE,
+    SCRIPT_FILE,
+    STARTED_PREFIX,
+)
+
+SCRIPT_FILE_MODE = 0o700
+SHEBANG = "#!/bin/bash"
+
+# Signals whose trap writes the final file and then re-raises the signal, with their numbers.
+TRAPPED_SIGNALS = (("TERM", 15), ("INT", 2), ("HUP", 1))
+
+# Variables a login shell inherits from the system rather than from the submitting prompt; the
+# clean environment keeps them (with the execution host's and the scheduler's own variables).
+LOGIN_VARIABLES = ("HOME", "USER", "LOGNAME", "SHELL", "MAIL", "TERM", "LANG", "LANGUAGE", "TZ")
+LOGIN_PREFIXES = ("LC_",)
+# PBS Pro sets these for the job itself.
+SCHEDULER_JOB_VARIABLES = ("ENVIRONMENT", "NCPUS", "OMP_NUM_THREADS")
+
+_PROTOCOL = r"""
+qxub_write_status() {
+    local temporary="$qxub_job_dir/.$1.$$"
+    printf '%s' "$2" >"$temporary" && command -p mv -f "$temporary" "$qxub_job_dir/$1"
+}
+
+qxub_finish() {
+    if [ -n "$qxub_finished" ]; then return; fi
+    qxub_finished=1
+    qxub_copy_output
+    local text="$1"$'\n'
+    if [ -n "${2:-}" ]; then text+="$2"$'\n'; fi
+    qxub_write_status "@FINAL@$qxub_job_id" "$text"
+}
+
+qxub_never_ran() {
+    printf 'qxub: %s\n' "$2" >>"$qxub_job_dir/@ERR@"
+    qxub_finish 125 "$1: $2"
+    exit 125
+}
+
+qxub_context_failed() {
+    qxub_never_ran context "$1"
+}
+
+qxub_on_exit() {
+    qxub_finish "$?"
+}
+
+qxub_on_signal() {
+    trap '' "$1"
+    if [ -n "$qxub_child" ]; then
+        kill -s "$1" "$qxub_child" 2>/dev/null
+        wait "$qxub_child"
+    fi
+    qxub_finish "$((128 + $2))" "signal: $1"
+    trap - "$1" EXIT
+    kill -s "$1" "$$"
+}
+""".strip("\n")
+
+
+def render_script(
+    spec: JobSpec,
+    scheduler: Scheduler,
+    job_dir: Path,
+    prologue: Sequence[str] = (),
+    epilogue: Sequence[str] = (),
+) -> str:
+    """The complete job script for ``spec`` on ``scheduler``, reporting into ``job_dir``."""
+    sections = [
+        [SHEBANG, *scheduler.directives(spec, job_dir)],
+        _header_lines(job_dir, scheduler.job_id_variable),
+        _protocol_lines(spec),
+        _start_lines(),
+        _environment_lines(spec),
+        _optional_section("# Prologue.", prologue),
+        _optional_section("# Execution context.", activation_lines(spec.context)),
+        _workdir_lines(spec.workdir),
+        _command_lines(spec),
+        _optional_section("# Epilogue.", epilogue),
+        ['exit "$qxub_exit_code"'],
+    ]
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
+
+
+def write_script(job_dir: Path, text: str) -> Path:
+    """Write the rendered script as ``job.sh`` (mode 0700), bytes of arguments kept exact."""
+    path = job_dir / SCRIPT_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SCRIPT_FILE_MODE)
+    with open(descriptor, "w", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write(text)
+    os.chmod(path, SCRIPT_FILE_MODE)
+    return path
+
+
+def shell_words(words: Sequence[str]) -> str:
+    """``words`` as one line of bash that yields exactly these words."""
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _header_lines(job_dir: Path, job_id_variable: str) -> list[str]:
+    missing = f"{job_id_variable} is not set: this script runs only as a qxub job"
+    return [
+        f"# Rendered by qxub {__version__}. Reports through status files in its job directory:",
+        f"# {STARTED_PREFIX}<id> first, {FINAL_PREFIX}<id> last, on every way out.",
+        f"qxub_job_dir={shlex.quote(str(job_dir.absolute()))}",
+        f'qxub_job_id="${{{job_id_variable}:-}}"',
+        'if [ -z "$qxub_job_id" ]; then',
+        f'    printf "qxub: %s\\n" {shlex.quote(missing)} >>"$qxub_job_dir/{ERR_FILE}"',
+        "    exit 125",
+        "fi",
+        "qxub_child=",
+        "qxub_finished=",
+        "qxub_exit_code=0",
+    ]
+
+
+def _protocol_lines(spec: JobSpec) -> list[str]:
+    protocol = _PROTOCOL.replace("@FINAL@", FINAL_PREFIX).replace("@ERR@", ERR_FILE)
+    traps = [f"trap 'qxub_on_signal {name} {number}' {name}" for name, number in TRAPPED_SIGNALS]
+    return [
+        protocol,
+        "",
+        *_copy_output_lines(spec),
+        "",
+        "trap qxub_on_exit EXIT",
+        *traps,
+    ]
+
+
+def _copy_output_lines(spec: JobSpec) -> list[str]:
+    copies = [(OUT_FILE, spec.out_copy), (ERR_FILE, spec.err_copy)]
+    lines = ["qxub_copy_output() {"]
+    for name, destination in copies:
+        if destination is None:
+            continue
+        target = shlex.quote(str(destination))
+        lines += [
+            f'    command -p cp -- "$qxub_job_dir/{name}" {target} \\',
+            f"        || printf 'qxub: cannot copy the job'\\''s {name} to %s\\n' {target} >&2",
+        ]
+    if len(lines) == 1:
+        lines.append("    :")
+    return [*lines, "}"]
+
+
+def _start_lines() -> list[str]:
+    return [
+        'qxub_started_s="${EPOCHREALTIME:-$(printf "%(%s)T" -1)}"',
+        f'qxub_write_status "{STARTED_PREFIX}$qxub_job_id" \\',
+        "    \"${qxub_started_s/,/.} $HOSTNAME $qxub_job_id\"$'\\n'",
+        f'exec >>"$qxub_job_dir/{OUT_FILE}" 2>>"$qxub_job_dir/{ERR_FILE}"',
+    ]
+
+
+def _environment_lines(spec: JobSpec) -> list[str]:
+    if spec.clean_env:
+        lines = ["# The login environment of the execution host.", *_login_environment_lines()]
+    else:
+        lines = [
+            "# The submitting environment.",
+            f'. "$qxub_job_dir/{ENVIRONMENT_FILE}"',
+        ]
+    variables = [f"export {name}={shlex.quote(value)}" for name, value in spec.variables.items()]
+    return lines + variables
+
+
+def _login_environment_lines() -> list[str]:
+    kept = sorted({*LOGIN_VARIABLES, *SCHEDULER_JOB_VARIABLES, *HOST_VARIABLES} - {"_"})
+    patterns = "|".join([*kept, *(f"{prefix}*" for prefix in (*LOGIN_PREFIXES, *HOST_PREFIXES))])
+    profiles = '"$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"'
+    return [
+        "for qxub_name in $(compgen -e); do",
+        '    case "$qxub_name" in',
+        f"        {patterns}) ;;",
+        '        *) unset "$qxub_name" 2>/dev/null ;;',
+        "    esac",
+        "done",
+        'PATH="$(command -p getconf PATH 2>/dev/null || printf /usr/bin:/bin)"',
+        "export PATH",
+        "if [ -r /etc/profile ]; then . /etc/profile; fi",
+        f"for qxub_profile in {profiles}; do",
+        '    if [ -r "$qxub_profile" ]; then . "$qxub_profile"; break; fi',
+        "done",
+    ]
+
+
+def _workdir_lines(workdir: Path) -> list[str]:
+    target = shlex.quote(str(workdir))
+    reason = shlex.quote(f"cannot change to the working directory {workdir}")
+    return [f"cd -- {target} || qxub_never_ran workdir {reason}"]
+
+
+def _command_lines(spec: JobSpec) -> list[str]:
+    words = ["bash", "-c", spec.command[0]] if spec.shell else list(spec.command)
+    command = " ".join([*command_prefix(spec.context), shell_words(words)])
+    return [
+        "# The command, in the background so that a signal's trap runs at once.",
+        f"qxub_command=({command})",
+        '( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \\',
+        f'    >>"$qxub_job_dir/{OUT_FILE}" 2>>"$qxub_job_dir/{ERR_FILE}" &',
+        "qxub_child=$!",
+        'wait "$qxub_child"',
+        "qxub_exit_code=$?",
+    ]
+
+
+def _optional_section(title: str, lines: Sequence[str]) -> list[str]:
+    return [title, *lines] if lines else []

@@ -1,0 +1,66 @@
+"""Running a rendered job script directly with bash, as a scheduler would, in a temp job dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from scheduler_double import RenderOnlyScheduler
+
+from qxub_core.environment import write_environment_file
+from qxub_core.script import render_script, write_script
+from qxub_core.spec import JobSpec
+from qxub_core.status import started_path
+
+JOB_ID = "test-1"
+WAIT_STEP_S = 0.02
+
+
+def prepare_job(job_dir: Path, spec: JobSpec) -> Path:
+    """Write the environment file and the script of ``spec`` into ``job_dir``; the script path."""
+    job_dir.mkdir(mode=0o700, exist_ok=True)
+    if spec.environment is not None:
+        write_environment_file(job_dir, spec.environment)
+    return write_script(job_dir, render_script(spec, RenderOnlyScheduler(), job_dir))
+
+
+def start_job(
+    job_dir: Path, spec: JobSpec, environ: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the job script in its own session, as the local backend's supervisor would."""
+    script = prepare_job(job_dir, spec)
+    env = {**(os.environ if environ is None else environ), "QXUB_LOCAL_JOB_ID": JOB_ID}
+    return subprocess.Popen(
+        ["bash", str(script)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def run_job(
+    job_dir: Path, spec: JobSpec, environ: Mapping[str, str] | None = None
+) -> tuple[int, str]:
+    """Run the job to its end; bash's return code and the final status file's text."""
+    process = start_job(job_dir, spec, environ)
+    returncode = process.wait(timeout=60)
+
+    final = job_dir / f"final_exit_code_{JOB_ID}"
+    return returncode, final.read_text() if final.exists() else ""
+
+
+def wait_for_start(job_dir: Path) -> None:
+    """Block until the job script has written its started file (the test timeout bounds it)."""
+    while not started_path(job_dir, JOB_ID).exists():
+        time.sleep(WAIT_STEP_S)
+
+
+def with_environment(spec: JobSpec) -> JobSpec:
+    """``spec`` carrying this process's environment, as the command line gives it."""
+    return replace(spec, environment=dict(os.environ))
