@@ -32,6 +32,8 @@ class CommandPolicy:
     attempts: int = 4
     backoff_s: float = 1.0
     backoff_factor: float = 2.0
+    # A command that may have acted before it timed out (qsub) must not be run twice.
+    retry_timeouts: bool = True
 
 
 def looks_transient(output: str) -> bool:
@@ -57,7 +59,7 @@ def run_scheduler_command(
     policy = policy or CommandPolicy()
     delay_s = policy.backoff_s
     for attempt in range(1, policy.attempts + 1):
-        error = _run_once(command, policy.timeout_s, accept, transient, input_text)
+        error = _run_once(command, policy, accept, transient, input_text)
         if isinstance(error, subprocess.CompletedProcess):
             return error
         if not error.transient or attempt == policy.attempts:
@@ -71,7 +73,7 @@ def run_scheduler_command(
 
 def _run_once(
     command: Sequence[str],
-    timeout_s: float,
+    policy: CommandPolicy,
     accept: Callable[[subprocess.CompletedProcess[str]], bool],
     transient: Callable[[str], bool],
     input_text: str | None,
@@ -82,13 +84,13 @@ def _run_once(
             list(command),
             capture_output=True,
             text=True,
-            timeout=timeout_s,
+            timeout=policy.timeout_s,
             input=input_text,
             stdin=None if input_text is not None else subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        message = f"{command[0]} did not answer within {timeout_s:g}s"
-        return SchedulerError(message, command=command, transient=True)
+        message = f"{command[0]} did not answer within {policy.timeout_s:g}s"
+        return SchedulerError(message, command=command, transient=policy.retry_timeouts)
     except OSError as exc:
         message = f"cannot run {command[0]}: {exc.strerror or exc}"
         return SchedulerError(message, command=command)
