@@ -91,6 +91,20 @@ def command_prefix(context: ContextSpec) -> list[str]:
     return ['"$qxub_container_runtime"', "exec", *binds, shlex.quote(context.image)]
 
 
+class BuiltinContexts:
+    """The built-in contexts as the ``qxub_context`` hook provides them, one object for all kinds.
+
+    A built-in context is read from the spec's fields rather than its kind, so that modules
+    combine with conda or a container.
+    """
+
+    def activation_lines(self, context: ContextSpec) -> list[str]:
+        return activation_lines(context)
+
+    def command_prefix(self, context: ContextSpec) -> list[str]:
+        return command_prefix(context)
+
+
 def _module_lines(modules: Sequence[str]) -> list[str]:
     candidates = " ".join(f'"{path}"' for path in MODULE_INIT_CANDIDATES)
     missing = "environment modules are not available: no module function and no init script"

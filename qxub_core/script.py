@@ -7,10 +7,12 @@ order. The script reports through the status files of :mod:`qxub_core.status`:
    profile, SIGTERM/SIGINT/SIGHUP) writes ``final_exit_code_<id>`` atomically and last;
 2. ``job_started_<id>`` is written, then the script's own output is appended to ``out``/``err``;
 3. the environment is restored (or the login environment built), ``--var`` values applied,
-   prologue lines run, the context activated and the working directory entered;
+   plugins' prologue lines run (in a subshell, their output going to ``err``), the context
+   activated and the working directory entered;
 4. the command runs in the background with its output appended to ``out``/``err`` and the
    script ``wait``s for it, so a signal's trap runs at once rather than after the command;
-5. epilogue lines run, ``--out``/``--err`` copies are made, the final file is written.
+5. plugins' epilogue lines run (as the prologue, with ``QXUB_EXIT_CODE`` set), ``--out`` and
+   ``--err`` copies are made, and the final file is written.
 
 On a signal the trap passes the signal to the command, waits for it, writes ``128+N`` with
 ``signal: NAME`` and then dies by the same signal, so the scheduler records a signal death too.
@@ -27,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qxub_core import __version__
-from qxub_core.context import activation_lines, command_prefix
 from qxub_core.environment import HOST_PREFIXES, HOST_VARIABLES
+from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler
 from qxub_core.spec import JobSpec
 from qxub_core.status import (
@@ -96,24 +98,29 @@ qxub_on_signal() {
 
 
 def render_script(
-    spec: JobSpec,
-    scheduler: Scheduler,
-    job_dir: Path,
-    prologue: Sequence[str] = (),
-    epilogue: Sequence[str] = (),
+    spec: JobSpec, scheduler: Scheduler, job_dir: Path, plugins: Plugins | None = None
 ) -> str:
-    """The complete job script for ``spec`` on ``scheduler``, reporting into ``job_dir``."""
+    """The complete job script for ``spec`` on ``scheduler``, reporting into ``job_dir``.
+
+    The execution context and any prologue or epilogue lines come from ``plugins`` (default: the
+    process's plugins, qxub's built-ins included).
+    """
+    plugins = plugins or default_plugins()
+    context = plugins.context(spec.context.kind)
+    prologue = plugins.prologue_lines(spec, scheduler.name)
+    epilogue = plugins.epilogue_lines(spec, scheduler.name)
+
     sections = [
         [SHEBANG, *scheduler.directives(spec, job_dir)],
         _header_lines(job_dir, scheduler.job_id_variable),
         _protocol_lines(spec),
         _start_lines(),
         _environment_lines(spec),
-        _optional_section("# Prologue.", prologue),
-        _optional_section("# Execution context.", activation_lines(spec.context)),
+        _hook_lines("# Prologue (plugins).", prologue, []),
+        _optional_section("# Execution context.", context.activation_lines(spec.context)),
         _workdir_lines(spec.workdir),
-        _command_lines(spec),
-        _optional_section("# Epilogue.", epilogue),
+        _command_lines(spec, context.command_prefix(spec.context)),
+        _hook_lines("# Epilogue (plugins).", epilogue, ['export QXUB_EXIT_CODE="$qxub_exit_code"']),
         ['exit "$qxub_exit_code"'],
     ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
@@ -227,9 +234,9 @@ def _workdir_lines(workdir: Path) -> list[str]:
     return [f"cd -- {target} || qxub_never_ran workdir {reason}"]
 
 
-def _command_lines(spec: JobSpec) -> list[str]:
+def _command_lines(spec: JobSpec, prefix: Sequence[str]) -> list[str]:
     words = ["bash", "-c", spec.command[0]] if spec.shell else list(spec.command)
-    command = " ".join([*command_prefix(spec.context), shell_words(words)])
+    command = " ".join([*prefix, shell_words(words)])
     return [
         "# The command, in the background so that a signal's trap runs at once.",
         f"qxub_command=({command})",
@@ -239,6 +246,14 @@ def _command_lines(spec: JobSpec) -> list[str]:
         'wait "$qxub_child"',
         "qxub_exit_code=$?",
     ]
+
+
+def _hook_lines(title: str, lines: Sequence[str], setup: Sequence[str]) -> list[str]:
+    """Plugin lines in a subshell: output to ``err``, exit status ignored, nothing leaks out."""
+    if not lines:
+        return []
+    body = [f"    {line}" for line in [*setup, *lines]]
+    return [title, "(", *body, f') >>"$qxub_job_dir/{ERR_FILE}" 2>&1 || :']
 
 
 def _optional_section(title: str, lines: Sequence[str]) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from scheduler_double import RenderOnlyScheduler
 
 from qxub_core.environment import write_environment_file
+from qxub_core.plugins import Plugins
 from qxub_core.script import render_script, write_script
 from qxub_core.spec import JobSpec
 from qxub_core.status import started_path
@@ -20,19 +21,23 @@ JOB_ID = "test-1"
 WAIT_STEP_S = 0.02
 
 
-def prepare_job(job_dir: Path, spec: JobSpec) -> Path:
+def prepare_job(job_dir: Path, spec: JobSpec, plugins: Plugins | None = None) -> Path:
     """Write the environment file and the script of ``spec`` into ``job_dir``; the script path."""
     job_dir.mkdir(mode=0o700, exist_ok=True)
     if spec.environment is not None:
         write_environment_file(job_dir, spec.environment)
-    return write_script(job_dir, render_script(spec, RenderOnlyScheduler(), job_dir))
+    text = render_script(spec, RenderOnlyScheduler(), job_dir, plugins)
+    return write_script(job_dir, text)
 
 
 def start_job(
-    job_dir: Path, spec: JobSpec, environ: Mapping[str, str] | None = None
+    job_dir: Path,
+    spec: JobSpec,
+    environ: Mapping[str, str] | None = None,
+    plugins: Plugins | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the job script in its own session, as the local backend's supervisor would."""
-    script = prepare_job(job_dir, spec)
+    script = prepare_job(job_dir, spec, plugins)
     env = {**(os.environ if environ is None else environ), "QXUB_LOCAL_JOB_ID": JOB_ID}
     return subprocess.Popen(
         ["bash", str(script)],
@@ -45,10 +50,13 @@ def start_job(
 
 
 def run_job(
-    job_dir: Path, spec: JobSpec, environ: Mapping[str, str] | None = None
+    job_dir: Path,
+    spec: JobSpec,
+    environ: Mapping[str, str] | None = None,
+    plugins: Plugins | None = None,
 ) -> tuple[int, str]:
     """Run the job to its end; bash's return code and the final status file's text."""
-    process = start_job(job_dir, spec, environ)
+    process = start_job(job_dir, spec, environ, plugins)
     returncode = process.wait(timeout=60)
 
     final = job_dir / f"final_exit_code_{JOB_ID}"

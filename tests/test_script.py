@@ -15,6 +15,8 @@ from scheduler_double import RenderOnlyScheduler
 from script_runner import JOB_ID, prepare_job, run_job, start_job, wait_for_start, with_environment
 
 from qxub_core.context import build_context
+from qxub_core.hooks import hookimpl
+from qxub_core.plugins import Plugins
 from qxub_core.script import render_script
 from qxub_core.spec import JobSpec, Resources
 
@@ -255,3 +257,32 @@ def test_command_not_found_is_127_as_at_a_prompt(tmp_path: Path) -> None:
     )
 
     assert (returncode, final) == (127, "127\n")
+
+
+class SitePlugin:
+    """A plugin adding prologue and epilogue lines, as a site would."""
+
+    def __init__(self, record: Path) -> None:
+        self.record = record
+
+    @hookimpl
+    def qxub_prologue(self, spec: JobSpec, scheduler: str) -> list[str]:
+        return ["echo prologue-says-hi", "QXUB_TEST_LEAK=1", "cd /", "exit 7"]
+
+    @hookimpl
+    def qxub_epilogue(self, spec: JobSpec, scheduler: str) -> list[str]:
+        return [f'echo "$QXUB_EXIT_CODE $QXUB_TEST_LEAK" > {self.record}', "exit 9"]
+
+
+def test_plugin_prologue_and_epilogue_cannot_change_the_job(tmp_path: Path) -> None:
+    plugins = Plugins(entry_points=False)
+    plugins.register(SitePlugin(tmp_path / "epilogue-saw"))
+    command = 'echo "$PWD $QXUB_TEST_LEAK"; exit 4'
+    spec = with_environment(JobSpec(command=(command,), shell=True, workdir=tmp_path))
+
+    returncode, final = run_job(tmp_path / "job", spec, plugins=plugins)
+
+    assert (returncode, final) == (4, "4\n")
+    assert (tmp_path / "job" / "out").read_text() == f"{tmp_path} \n"
+    assert (tmp_path / "job" / "err").read_text() == "prologue-says-hi\n"
+    assert (tmp_path / "epilogue-saw").read_text() == "4 \n"
