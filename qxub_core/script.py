@@ -7,11 +7,11 @@ order. The script reports through the status files of :mod:`qxub_core.status`:
    profile, SIGTERM/SIGINT/SIGHUP) writes ``final_exit_code_<id>`` atomically and last;
 2. ``job_started_<id>`` is written, then the script's own output is appended to ``out``/``err``;
 3. the environment is restored (or the login environment built), ``--var`` values applied,
-   plugins' prologue lines run (in a subshell, their output going to ``err``), the context
+   prologue lines run (in a subshell, their output going to ``err``), the context
    activated and the working directory entered;
 4. the command runs in the background with its output appended to ``out``/``err`` and the
    script ``wait``s for it, so a signal's trap runs at once rather than after the command;
-5. plugins' epilogue lines run (as the prologue, with ``QXUB_EXIT_CODE`` set), ``--out`` and
+5. epilogue lines run (as the prologue, with ``QXUB_EXIT_CODE`` set), ``--out`` and
    ``--err`` copies are made, and the final file is written.
 
 On a signal the trap passes the signal to the command, waits for it, writes ``128+N`` with
@@ -98,17 +98,22 @@ qxub_on_signal() {
 
 
 def render_script(
-    spec: JobSpec, scheduler: Scheduler, job_dir: Path, plugins: Plugins | None = None
+    spec: JobSpec,
+    scheduler: Scheduler,
+    job_dir: Path,
+    prologue: Sequence[str] = (),
+    epilogue: Sequence[str] = (),
+    plugins: Plugins | None = None,
 ) -> str:
     """The complete job script for ``spec`` on ``scheduler``, reporting into ``job_dir``.
 
-    The execution context and any prologue or epilogue lines come from ``plugins`` (default: the
-    process's plugins, qxub's built-ins included).
+    The execution context comes from ``plugins`` (default: the process's plugins, qxub's
+    built-ins included). ``prologue``/``epilogue`` lines run before the plugins' own.
     """
     plugins = plugins or default_plugins()
     context = plugins.context(spec.context.kind)
-    prologue = plugins.prologue_lines(spec, scheduler.name)
-    epilogue = plugins.epilogue_lines(spec, scheduler.name)
+    prologue = [*prologue, *plugins.prologue_lines(spec, scheduler.name)]
+    epilogue = [*epilogue, *plugins.epilogue_lines(spec, scheduler.name)]
 
     sections = [
         [SHEBANG, *scheduler.directives(spec, job_dir)],
@@ -116,11 +121,11 @@ def render_script(
         _protocol_lines(spec),
         _start_lines(),
         _environment_lines(spec),
-        _hook_lines("# Prologue (plugins).", prologue, []),
+        _hook_lines("# Prologue.", prologue, []),
         _optional_section("# Execution context.", context.activation_lines(spec.context)),
         _workdir_lines(spec.workdir),
         _command_lines(spec, context.command_prefix(spec.context)),
-        _hook_lines("# Epilogue (plugins).", epilogue, ['export QXUB_EXIT_CODE="$qxub_exit_code"']),
+        _hook_lines("# Epilogue.", epilogue, ['export QXUB_EXIT_CODE="$qxub_exit_code"']),
         ['exit "$qxub_exit_code"'],
     ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

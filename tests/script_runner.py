@@ -26,7 +26,7 @@ def prepare_job(job_dir: Path, spec: JobSpec, plugins: Plugins | None = None) ->
     job_dir.mkdir(mode=0o700, exist_ok=True)
     if spec.environment is not None:
         write_environment_file(job_dir, spec.environment)
-    text = render_script(spec, RenderOnlyScheduler(), job_dir, plugins)
+    text = render_script(spec, RenderOnlyScheduler(), job_dir, plugins=plugins)
     return write_script(job_dir, text)
 
 
