@@ -1,0 +1,327 @@
+"""One job from spec to exit code: the flow behind ``qxub -- command``.
+
+:func:`run_job` creates the job directory, writes the captured environment and the job script,
+submits, follows the job with the monitor and maps its end into qxub's exit-code table. SIGINT
+and SIGTERM cancel the job, wait until it is gone and return 130 or 143. The usage record is
+collected in the background once the exit code is known, so the prompt never waits for it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import BinaryIO
+
+from qxub_core import exitcodes
+from qxub_core.monitor import Coordinator, Monitor, MonitorSettings, Outcome
+from qxub_core.progress import TerminalProgress
+from qxub_core.schedulers.base import JobPhase, Scheduler, SchedulerError
+from qxub_core.spec import JobSpec
+from qxub_core.status import ERR_FILE, OUT_FILE
+from qxub_core.stream import FileFollower, Sink
+from qxub_core.usage import Usage
+
+logger = logging.getLogger(__name__)
+
+CANCEL_WAIT_S = 60.0
+CANCEL_QUERY_INTERVAL_S = 0.1
+SUMMARY_WAIT_S = 0.05  # on a terminal only: how long the summary line may wait for usage
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Mode(enum.Enum):
+    """How much of the job qxub shows (see docs/streaming.md)."""
+
+    NORMAL = "normal"  # stream the job's output; progress lines only on a terminal
+    TERSE = "terse"  # the job id on stdout, then silence until the exit code
+    QUIET = "quiet"  # nothing at all; the exit code only
+    NO_WAIT = "no-wait"  # the job id on stdout, return at once
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How :func:`run_job` runs a job. ``stdout``/``stderr`` default to this process's own."""
+
+    job_root: Path
+    mode: Mode = Mode.NORMAL
+    poll_interval_s: float = 0.1
+    fallback_interval_s: float = 60.0
+    grace_period_s: float = 10.0
+    prologue: tuple[str, ...] = ()
+    epilogue: tuple[str, ...] = ()
+    stdout: BinaryIO | None = None
+    stderr: BinaryIO | None = None
+    interactive: bool | None = None  # progress on stderr; ``None``: when stderr is a terminal
+
+    @property
+    def monitor_settings(self) -> MonitorSettings:
+        return MonitorSettings(self.poll_interval_s, self.fallback_interval_s, self.grace_period_s)
+
+
+class SubmittedJob:
+    """A job qxub submitted: where it lives and, once known, its usage collection thread."""
+
+    def __init__(self, job_id: str, job_dir: Path, spec: JobSpec, scheduler: Scheduler) -> None:
+        self.job_id = job_id
+        self.job_dir = job_dir
+        self.spec = spec
+        self.scheduler = scheduler
+        self.usage: Usage | None = None
+        self.usage_thread: threading.Thread | None = None
+
+    def collect_usage_in_background(self) -> threading.Thread:
+        """Ask the scheduler for the usage record off the exit path; it lands in usage.json."""
+        self.usage_thread = threading.Thread(
+            target=self._collect_usage, name=f"qxub-usage-{self.job_id}", daemon=True
+        )
+        self.usage_thread.start()
+        return self.usage_thread
+
+    def _collect_usage(self) -> None:
+        try:
+            usage = self.scheduler.usage(self.job_id, self.job_dir, self.spec)
+        except (SchedulerError, OSError, ValueError) as exc:
+            logger.warning("Job %s: usage not collected: %s", self.job_id, exc)
+            return
+        if usage is None:
+            logger.debug("Job %s: the scheduler keeps no usage record", self.job_id)
+            return
+
+        try:
+            usage.save(self.job_dir)
+        except OSError as exc:
+            logger.warning("Job %s: usage.json not written: %s", self.job_id, exc)
+        self.usage = usage
+        logger.debug("Job %s: usage collected", self.job_id)
+
+
+class JobRun:
+    """The state of one ``run_job`` call, split into its steps."""
+
+    def __init__(self, spec: JobSpec, scheduler: Scheduler, options: RunOptions) -> None:
+        self.spec = spec
+        self.scheduler = scheduler
+        self.options = options
+        self.mode = options.mode
+        self.stdout = options.stdout or sys.stdout.buffer
+        self.stderr = options.stderr or sys.stderr.buffer
+        self.coordinator = Coordinator()
+        self.stdout_sink = Sink(self.stdout, "stdout")
+        self.stderr_sink = Sink(self.stderr, "stderr")
+        self.progress = self._progress()
+        self.job: SubmittedJob | None = None
+
+    def run(self) -> int:
+        with _signals_to(self.coordinator):
+            return self._run()
+
+    def _run(self) -> int:
+        job_dir = self._prepare()
+        if job_dir is None:
+            return exitcodes.NEVER_RAN
+        if self.coordinator.shutdown_requested.is_set():
+            return self._interrupted_before_submission()
+
+        job_id = self._submit(job_dir)
+        if job_id is None:
+            return exitcodes.NEVER_RAN
+        self.job = SubmittedJob(job_id, job_dir, self.spec, self.scheduler)
+        self._announce(job_id)
+        if self.mode is Mode.NO_WAIT:
+            return 0
+
+        monitor = self._monitor(job_id, job_dir)
+        outcome = monitor.run(self.progress.tick if self.progress else None)
+        if outcome is None:
+            return self._cancel(monitor)
+        return self._finish(outcome[0])
+
+    def _progress(self) -> TerminalProgress | None:
+        interactive = self.options.interactive
+        if interactive is None:
+            interactive = _is_terminal(self.stderr)
+        if self.mode is not Mode.NORMAL or not interactive:
+            return None
+
+        progress = TerminalProgress(
+            self.stderr, self.coordinator, [self.stdout_sink, self.stderr_sink]
+        )
+        for sink in (self.stdout_sink, self.stderr_sink):
+            sink.before_first_write = progress.stop_spinner
+        return progress
+
+    def _prepare(self) -> Path | None:
+        """The job directory with the environment and the script in it, or ``None`` (said why)."""
+        from qxub_core.environment import write_environment_file
+        from qxub_core.jobdir import create_job_dir
+        from qxub_core.script import render_script, write_script
+
+        try:
+            job_dir = create_job_dir(self.options.job_root, self.spec.name)
+            if not self.spec.clean_env and self.spec.environment is not None:
+                write_environment_file(job_dir, self.spec.environment)
+            text = render_script(
+                self.spec, self.scheduler, job_dir, self.options.prologue, self.options.epilogue
+            )
+            script = write_script(job_dir, text)
+        except OSError as exc:
+            self._say(_one_line(exc))
+            return None
+        logger.debug("job script %s", script)
+        return job_dir
+
+    def _submit(self, job_dir: Path) -> str | None:
+        from qxub_core.status import SCRIPT_FILE
+
+        script = job_dir / SCRIPT_FILE
+        logger.debug("submitting: %s", self.scheduler.submit_command(script, job_dir, self.spec))
+        try:
+            job_id = self.scheduler.submit(script, job_dir, self.spec)
+        except SchedulerError as exc:
+            self._say(f"submission refused by {self.scheduler.name}: {exc}")
+            return None
+        self.coordinator.submission_complete.set()
+        logger.info("Job %s: submitted to %s (%s)", job_id, self.scheduler.name, job_dir)
+        return job_id
+
+    def _announce(self, job_id: str) -> None:
+        if self.mode in (Mode.TERSE, Mode.NO_WAIT):
+            self.stdout_sink.write(f"{job_id}\n".encode())
+        if self.progress is not None:
+            self.progress.submitted(job_id, self.scheduler.name)
+
+    def _monitor(self, job_id: str, job_dir: Path) -> Monitor:
+        monitor = Monitor(self.scheduler, self.options.monitor_settings, self.coordinator)
+        followers = []
+        if self.mode is Mode.NORMAL:
+            followers = [
+                FileFollower(job_dir / OUT_FILE, [self.stdout_sink]),
+                FileFollower(job_dir / ERR_FILE, [self.stderr_sink]),
+            ]
+        monitor.follow(job_id, job_dir, followers)
+        return monitor
+
+    def _finish(self, outcome: Outcome) -> int:
+        assert self.job is not None
+        usage_thread = self.job.collect_usage_in_background()
+        if outcome.reason is not None and outcome.exit_code != 0:
+            self._say(f"job {outcome.job_id}: {outcome.reason}", fresh=True)
+
+        if self.progress is not None:
+            usage_thread.join(SUMMARY_WAIT_S)
+            if self.job.usage is not None:
+                self.progress.usage_summary(self.job.usage)
+        return outcome.exit_code
+
+    def _cancel(self, monitor: Monitor) -> int:
+        """Cancel the job after SIGINT/SIGTERM; return once it is gone (or said it is not)."""
+        assert self.job is not None
+        if self.progress is not None:
+            self.progress.stop_spinner()
+        code = _interrupted_code(self.coordinator.shutdown_signal)
+
+        gone = self._cancel_and_wait(self.job.job_id)
+        monitor.drain()
+        if gone:
+            self._say(f"interrupted: job {self.job.job_id} cancelled", fresh=True)
+        else:
+            self._say(f"interrupted: job {self.job.job_id} may still be running", fresh=True)
+        return code
+
+    def _cancel_and_wait(self, job_id: str) -> bool:
+        """Cancel, then ask until the scheduler says the job is over; a new signal re-cancels."""
+        signals_seen = self.coordinator.signal_count
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        self._cancel_once(job_id)
+        while time.monotonic() < deadline:
+            if self._job_over(job_id):
+                return True
+            if self.coordinator.signal_count != signals_seen:
+                signals_seen = self.coordinator.signal_count
+                self._cancel_once(job_id)
+            time.sleep(CANCEL_QUERY_INTERVAL_S)
+        return False
+
+    def _cancel_once(self, job_id: str) -> None:
+        try:
+            self.scheduler.cancel([job_id])
+        except SchedulerError as exc:
+            logger.warning("Job %s: cancel failed: %s", job_id, exc)
+
+    def _job_over(self, job_id: str) -> bool:
+        try:
+            state = self.scheduler.query([job_id])[job_id]
+        except (SchedulerError, KeyError) as exc:
+            logger.debug("Job %s: query after cancel failed: %s", job_id, exc)
+            return False
+        return state.phase in (JobPhase.ENDED, JobPhase.UNKNOWN)
+
+    def _interrupted_before_submission(self) -> int:
+        self._say("interrupted before the job was submitted")
+        return _interrupted_code(self.coordinator.shutdown_signal)
+
+    def _say(self, message: str, fresh: bool = False) -> None:
+        """A one-line message of qxub's own on stderr, in every mode but quiet."""
+        if self.mode is Mode.QUIET:
+            return
+        prefix = b"\n" if fresh and not self.stderr_sink.at_line_start else b""
+        line = prefix + f"qxub: {message}\n".encode(errors="replace")
+        try:
+            self.stderr.write(line)
+            self.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def run_job(spec: JobSpec, scheduler: Scheduler, options: RunOptions) -> int:
+    """Run one job as if at the user's prompt and return qxub's exit code for it."""
+    return JobRun(spec, scheduler, options).run()
+
+
+@contextmanager
+def _signals_to(coordinator: Coordinator) -> Iterator[None]:
+    """Route SIGINT/SIGTERM to the coordinator, even where they started out ignored.
+
+    Outside the main thread signal handlers cannot be installed; the caller handles signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_shutdown(signum: int, frame: FrameType | None) -> None:
+        coordinator.request_shutdown(signum)
+
+    previous = {signum: signal.signal(signum, request_shutdown) for signum in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupted_code(signum: int | None) -> int:
+    return exitcodes.TERMINATED if signum == signal.SIGTERM else exitcodes.INTERRUPTED
+
+
+def _is_terminal(handle: BinaryIO) -> bool:
+    try:
+        return handle.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def _one_line(exc: OSError) -> str:
+    text = str(exc) if exc.args and isinstance(exc.args[0], str) and len(exc.args) == 1 else ""
+    if not text:
+        target = f" {exc.filename}" if exc.filename else ""
+        text = f"cannot write the job's files{target}: {exc.strerror or exc}"
+    return text.splitlines()[0]
