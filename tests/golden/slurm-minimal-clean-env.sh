@@ -1,0 +1,97 @@
+#!/bin/bash
+#SBATCH --job-name=qxub
+#SBATCH --output=/home/user/.local/share/qxub/jobs/20261204-163000-train-1a2b3c4d/scheduler.log
+#SBATCH --open-mode=append
+#SBATCH --export=NONE
+#SBATCH --chdir=/home/user/.local/share/qxub/jobs/20261204-163000-train-1a2b3c4d
+
+# Rendered by qxub 0.1.0. Reports through status files in its job directory:
+# job_started_<id> first, final_exit_code_<id> last, on every way out.
+qxub_job_dir=/home/user/.local/share/qxub/jobs/20261204-163000-train-1a2b3c4d
+qxub_job_id="${SLURM_JOB_ID:-}"
+if [ -z "$qxub_job_id" ]; then
+    printf "qxub: %s\n" 'SLURM_JOB_ID is not set: this script runs only as a qxub job' >>"$qxub_job_dir/err"
+    exit 125
+fi
+qxub_child=
+qxub_finished=
+qxub_exit_code=0
+
+qxub_write_status() {
+    local temporary="$qxub_job_dir/.$1.$$"
+    printf '%s' "$2" >"$temporary" && command -p mv -f "$temporary" "$qxub_job_dir/$1"
+}
+
+qxub_finish() {
+    if [ -n "$qxub_finished" ]; then return; fi
+    qxub_finished=1
+    qxub_copy_output
+    local text="$1"$'\n'
+    if [ -n "${2:-}" ]; then text+="$2"$'\n'; fi
+    qxub_write_status "final_exit_code_$qxub_job_id" "$text"
+}
+
+qxub_never_ran() {
+    printf 'qxub: %s\n' "$2" >>"$qxub_job_dir/err"
+    qxub_finish 125 "$1: $2"
+    exit 125
+}
+
+qxub_context_failed() {
+    qxub_never_ran context "$1"
+}
+
+qxub_on_exit() {
+    qxub_finish "$?"
+}
+
+qxub_on_signal() {
+    trap '' "$1"
+    if [ -n "$qxub_child" ]; then
+        kill -s "$1" "$qxub_child" 2>/dev/null
+        wait "$qxub_child"
+    fi
+    qxub_finish "$((128 + $2))" "signal: $1"
+    trap - "$1" EXIT
+    kill -s "$1" "$$"
+}
+
+qxub_copy_output() {
+    :
+}
+
+trap qxub_on_exit EXIT
+trap 'qxub_on_signal TERM 15' TERM
+trap 'qxub_on_signal INT 2' INT
+trap 'qxub_on_signal HUP 1' HUP
+
+qxub_started_s="${EPOCHREALTIME:-$(printf "%(%s)T" -1)}"
+qxub_write_status "job_started_$qxub_job_id" \
+    "${qxub_started_s/,/.} $HOSTNAME $qxub_job_id"$'\n'
+exec >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err"
+
+# The login environment of the execution host.
+for qxub_name in $(compgen -e); do
+    case "$qxub_name" in
+        CUDA_VISIBLE_DEVICES|ENVIRONMENT|GPU_DEVICE_ORDINAL|HOME|HOSTNAME|LANG|LANGUAGE|LOGNAME|MAIL|NCPUS|OLDPWD|OMP_NUM_THREADS|PWD|ROCR_VISIBLE_DEVICES|SHELL|SHLVL|TERM|TMPDIR|TZ|USER|XDG_RUNTIME_DIR|LC_*|PBS_*|SLURM_*|SLURMD_*|QXUB_LOCAL_*) ;;
+        *) unset "$qxub_name" 2>/dev/null ;;
+    esac
+done
+PATH="$(command -p getconf PATH 2>/dev/null || printf /usr/bin:/bin)"
+export PATH
+if [ -r /etc/profile ]; then . /etc/profile; fi
+for qxub_profile in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do
+    if [ -r "$qxub_profile" ]; then . "$qxub_profile"; break; fi
+done
+
+cd -- /home/user/project || qxub_never_ran workdir 'cannot change to the working directory /home/user/project'
+
+# The command, in the background so that a signal's trap runs at once.
+qxub_command=(python3 train.py)
+( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \
+    >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err" &
+qxub_child=$!
+wait "$qxub_child"
+qxub_exit_code=$?
+
+exit "$qxub_exit_code"
