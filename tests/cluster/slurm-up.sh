@@ -31,7 +31,9 @@ wait_for() {
     shift
     local deadline=$((SECONDS + WAIT_S))
     until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "$what not ready after ${WAIT_S}s (logs in $BASE/log)"
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            fail "$what not ready after ${WAIT_S}s (logs in $BASE/log)"
+        fi
         sleep 0.25
     done
 }
@@ -122,7 +124,7 @@ MinJobAge=300
 KillWait=5
 InactiveLimit=0
 DefMemPerCPU=500
-NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$cpus RealMemory=$mem_mb
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
 }
@@ -141,7 +143,7 @@ start_mariadb() {
     chown mysql:mysql "$BASE/db"
     if [ ! -d "$BASE/db/data/mysql" ]; then
         mariadb-install-db --user=mysql --datadir="$BASE/db/data" --skip-test-db \
-            >"$BASE/log/db-install.log" 2>&1 || fail "mariadb-install-db failed: $BASE/log/db-install.log"
+            >"$BASE/log/db-install.log" 2>&1 || fail "mariadb-install-db failed, see $BASE/log"
     fi
     setsid /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$BASE/db/data" \
         --socket="$DB_SOCKET" --pid-file="$BASE/db/mariadbd.pid" --skip-networking \
