@@ -161,22 +161,17 @@ class JobRun:
 
     def _prepare(self) -> Path | None:
         """The job directory with the environment and the script in it, or ``None`` (said why)."""
-        from qxub_core.environment import write_environment_file
-        from qxub_core.jobdir import create_job_dir
-        from qxub_core.script import render_script, write_script
-
         try:
-            job_dir = create_job_dir(self.options.job_root, self.spec.name)
-            if not self.spec.clean_env and self.spec.environment is not None:
-                write_environment_file(job_dir, self.spec.environment)
-            text = render_script(
-                self.spec, self.scheduler, job_dir, self.options.prologue, self.options.epilogue
+            job_dir = prepare_job_dir(
+                self.spec,
+                self.scheduler,
+                self.options.job_root,
+                self.options.prologue,
+                self.options.epilogue,
             )
-            script = write_script(job_dir, text)
         except OSError as exc:
             self._say(_one_line(exc))
             return None
-        logger.debug("job script %s", script)
         return job_dir
 
     def _submit(self, job_dir: Path) -> str | None:
@@ -280,6 +275,31 @@ class JobRun:
             self.stderr.flush()
         except (OSError, ValueError):
             pass
+
+
+def prepare_job_dir(
+    spec: JobSpec,
+    scheduler: Scheduler,
+    job_root: Path,
+    prologue: tuple[str, ...] = (),
+    epilogue: tuple[str, ...] = (),
+) -> Path:
+    """Create a job directory and write the captured environment and the job script into it.
+
+    The step before submission, shared by :func:`run_job` and callers that follow their jobs
+    themselves (the Snakemake executor follows many in one monitor). Raises
+    :class:`OSError` (``JobDirError`` among them) when the job root cannot hold the directory.
+    """
+    from qxub_core.environment import write_environment_file
+    from qxub_core.jobdir import create_job_dir
+    from qxub_core.script import render_script, write_script
+
+    job_dir = create_job_dir(job_root, spec.name)
+    if not spec.clean_env and spec.environment is not None:
+        write_environment_file(job_dir, spec.environment)
+    script = write_script(job_dir, render_script(spec, scheduler, job_dir, prologue, epilogue))
+    logger.debug("job script %s", script)
+    return job_dir
 
 
 def run_job(spec: JobSpec, scheduler: Scheduler, options: RunOptions) -> int:
