@@ -1,0 +1,260 @@
+"""``snakemake --executor qxub``: Snakemake's remote executor over the qxub engine.
+
+Each Snakemake job becomes one qxub job: its command is the line Snakemake formats (Snakemake
+itself, in remote mode, for that job), run by the engine's job script with the submitting
+environment restored, so the job finds the same Python and tools as the workflow. The status
+rounds read the jobs' status files (see :mod:`.status`), Ctrl-C cancels every active job in
+one batched call, and each ended job leaves a usage record for the efficiency summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import threading
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snakemake_interface_common.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
+from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+
+from qxub_core.jobdir import JobDirError
+from qxub_core.monitor import MonitorSettings, Outcome
+from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
+from qxub_core.schedulers.base import Scheduler, SchedulerError
+from qxub_core.spec import JobSpec
+from snakemake_executor_plugin_qxub.configuration import PluginConfig, resolve_config
+from snakemake_executor_plugin_qxub.logs import job_log_path, remove_job_log, write_job_log
+from snakemake_executor_plugin_qxub.resources import ResourceError, request_from_resources
+from snakemake_executor_plugin_qxub.settings import ExecutorSettings
+from snakemake_executor_plugin_qxub.status import StatusRounds, describe
+from snakemake_executor_plugin_qxub.submission import submit_spec
+from snakemake_executor_plugin_qxub.summary import SUMMARY_FILE, format_table, summarize, write_csv
+from snakemake_executor_plugin_qxub.usage import UsageCollector, UsageRequest
+
+logger = logging.getLogger("qxub.snakemake")
+
+AUX_KEY = "qxub"
+SLEEP_STEP_S = 0.05
+USAGE_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    """What the executor keeps about one submitted Snakemake job."""
+
+    rule: str
+    spec: JobSpec
+    job_id: str
+    job_dir: Path
+    log_path: Path
+
+
+class Executor(RemoteExecutor):
+    """Submits Snakemake jobs as qxub jobs and follows them through their status files."""
+
+    def __post_init__(self) -> None:
+        settings = self.workflow.executor_settings or ExecutorSettings()
+        self.config: PluginConfig = resolve_config(settings)
+        try:
+            self.scheduler: Scheduler = make_scheduler(self.config.scheduler, self.config.options)
+        except UnknownSchedulerError as error:
+            raise WorkflowError(f"qxub: {error}") from None
+
+        monitor_settings = MonitorSettings(
+            fallback_interval_s=self.config.fallback_interval_s,
+            grace_period_s=self.config.grace_period_s,
+        )
+        self.status_rounds = StatusRounds(self.scheduler, monitor_settings)
+        self.usage_collector = UsageCollector(self.scheduler)
+        self.live_jobs: dict[str, SubmittedJobInfo] = {}
+        self.live_lock = threading.Lock()
+        self.cancelled = False
+        self.next_seconds_between_status_checks = settings.status_interval_s
+        logger.debug("qxub executor on %s, job root %s", self.scheduler.name, self.config.job_root)
+
+    def run_job(self, job: JobExecutorInterface) -> None:
+        """Submit one job (or group job) as a new scheduler job."""
+        try:
+            spec = self._spec_for(job)
+        except ResourceError as error:
+            message = f"qxub: invalid resource in {job.name}: {error}.\n"
+            self.report_job_error(SubmittedJobInfo(job), msg=message)
+            return
+
+        try:
+            submission = submit_spec(spec, self.scheduler, self.config.job_root)
+        except (SchedulerError, JobDirError) as error:
+            self.report_job_error(SubmittedJobInfo(job), msg=_submission_failure(error))
+            return
+
+        self._report_submitted(job, spec, submission.job_id, submission.job_dir)
+
+    async def check_active_jobs(
+        self, active_jobs: list[SubmittedJobInfo]
+    ) -> AsyncGenerator[SubmittedJobInfo, None]:
+        """Report the jobs that ended; yield the others. Never lets an error escape."""
+        if not active_jobs:
+            return
+        try:
+            ends = await self._status_round(active_jobs)
+        except Exception as error:  # the status thread must survive anything
+            self.logger.error(f"qxub: status check failed, retrying next round: {error!r}")
+            ends = {}
+
+        for job_info in active_jobs:
+            outcome = ends.get(job_info.external_jobid or "")
+            if outcome is None:
+                yield job_info
+            else:
+                self._report_end(job_info, outcome)
+
+    def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
+        """Cancel every job still known to be active, in one batched scheduler call."""
+        self.cancelled = True
+        with self.live_lock:
+            job_ids = set(self.live_jobs)
+        job_ids.update(info.external_jobid for info in active_jobs if info.external_jobid)
+        if not job_ids:
+            return
+
+        self.logger.info(f"qxub: cancelling {len(job_ids)} job(s)")
+        try:
+            self.scheduler.cancel(sorted(job_ids))
+        except SchedulerError as error:
+            self.logger.error(f"qxub: cancelling failed: {_scheduler_error_text(error)}")
+
+    def shutdown(self) -> None:
+        """Stop the status thread, then print and write the efficiency summary."""
+        super().shutdown()
+        try:
+            self._write_summary()
+        except OSError as error:
+            self.logger.error(f"qxub: cannot write the efficiency summary: {error}")
+
+    async def sleep(self) -> None:
+        """Wait for the next status round, waking at once when Snakemake shuts down.
+
+        The interval is read at every step: the first wait starts before ``__post_init__``
+        has set it.
+        """
+        started_s = time.monotonic()
+        while self.wait:
+            interval_s = float(self.next_seconds_between_status_checks)
+            if time.monotonic() - started_s >= interval_s:
+                return
+            await asyncio.sleep(SLEEP_STEP_S)
+
+    def _spec_for(self, job: JobExecutorInterface) -> JobSpec:
+        request = request_from_resources(dict(job.resources.items()), job.threads)
+        return JobSpec(
+            command=(self.format_job_exec(job),),
+            shell=True,
+            name=self._scheduler_job_name(job),
+            project=request.project or self.config.project,
+            queue=request.queue or self.config.queue,
+            resources=request.resources,
+            workdir=Path.cwd(),
+            environment=dict(os.environ),
+            storage=request.storage,
+            raw_resources=request.raw_resources,
+            scheduler_args=self.config.scheduler_args + request.scheduler_args,
+        )
+
+    def _scheduler_job_name(self, job: JobExecutorInterface) -> str:
+        name = str(self.get_jobname(job))
+        return name.removesuffix(".sh")
+
+    def _report_submitted(
+        self, job: JobExecutorInterface, spec: JobSpec, job_id: str, job_dir: Path
+    ) -> None:
+        rule = job.name
+        log_path = job_log_path(self.config.log_dir, rule, _wildcards(job), job_id)
+        active = ActiveJob(rule, spec, job_id, job_dir, log_path)
+        job_info = SubmittedJobInfo(job, external_jobid=job_id, aux={AUX_KEY: active})
+
+        with self.live_lock:
+            self.live_jobs[job_id] = job_info
+            self.status_rounds.follow(job_id, job_dir)
+        self.logger.info(
+            f"Job {job.jobid} submitted as {self.scheduler.name} job {job_id} "
+            f"(job directory {job_dir})"
+        )
+        self.report_job_submission(job_info)
+
+    async def _status_round(self, active_jobs: Sequence[SubmittedJobInfo]) -> dict[str, Outcome]:
+        job_ids = [_active(job_info).job_id for job_info in active_jobs]
+        async with self.status_rate_limiter:
+            return self.status_rounds.run_round(job_ids)
+
+    def _report_end(self, job_info: SubmittedJobInfo, outcome: Outcome) -> None:
+        active = _active(job_info)
+        job_id = active.job_id
+        with self.live_lock:
+            self.live_jobs.pop(job_id, None)
+        self.usage_collector.collect(UsageRequest(active.rule, job_id, active.job_dir, active.spec))
+
+        if outcome.exit_code == 0:
+            self._keep_or_drop_log(active)
+            self.report_job_success(job_info)
+            return
+        log_path = self._write_log(active)
+        message = f"qxub: {self.scheduler.name} job {job_id} failed: {describe(outcome)}.\n"
+        if log_path is not None:
+            message += f"Log: {log_path}\n"
+        aux_logs = [str(log_path)] if log_path is not None else []
+        self.report_job_error(job_info, msg=message, aux_logs=aux_logs)
+
+    def _keep_or_drop_log(self, active: ActiveJob) -> None:
+        if self.config.keep_successful_logs:
+            self._write_log(active)
+        else:
+            remove_job_log(active.log_path, self.config.log_dir)
+
+    def _write_log(self, active: ActiveJob) -> Path | None:
+        try:
+            return write_job_log(active.job_dir, active.log_path, active.job_id)
+        except OSError as error:
+            self.logger.error(f"qxub: cannot write the log {active.log_path}: {error}")
+            return None
+
+    def _write_summary(self) -> None:
+        records = self.usage_collector.records(0.0 if self.cancelled else USAGE_WAIT_S)
+        if not records:
+            return
+        rows = summarize(records)
+        path = write_csv(rows, self.config.log_dir / SUMMARY_FILE)
+        self.logger.info(f"qxub efficiency per rule (also in {path}):\n{format_table(rows)}")
+
+
+def _active(job_info: SubmittedJobInfo) -> ActiveJob:
+    aux: Mapping[Any, Any] = job_info.aux or {}
+    active: ActiveJob = aux[AUX_KEY]
+    return active
+
+
+def _wildcards(job: JobExecutorInterface) -> dict[str, str]:
+    if job.is_group():
+        return {}
+    wildcards = getattr(job, "wildcards_dict", None) or {}
+    return {str(name): str(value) for name, value in wildcards.items()}
+
+
+def _submission_failure(error: SchedulerError | JobDirError) -> str:
+    if isinstance(error, SchedulerError):
+        return f"qxub: submission refused: {_scheduler_error_text(error)}.\n"
+    return f"qxub: {error}.\n"
+
+
+def _scheduler_error_text(error: SchedulerError) -> str:
+    command = shlex.join(error.command) if error.command else "the scheduler"
+    code = "" if error.returncode is None else f" (exit {error.returncode})"
+    output = f": {error.output}" if error.output and error.output != str(error) else ""
+    return f"{error} [{command}{code}{output}]"
