@@ -88,7 +88,7 @@ qxub_on_signal() {
     trap '' "$1"
     if [ -n "$qxub_child" ]; then
         kill -s "$1" "$qxub_child" 2>/dev/null
-        wait "$qxub_child"
+        wait "$qxub_child" 2>/dev/null
     fi
     qxub_finish "$((128 + $2))" "signal: $1"
     trap - "$1" EXIT
@@ -248,7 +248,7 @@ def _command_lines(spec: JobSpec, prefix: Sequence[str]) -> list[str]:
         '( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \\',
         f'    >>"$qxub_job_dir/{OUT_FILE}" 2>>"$qxub_job_dir/{ERR_FILE}" &',
         "qxub_child=$!",
-        'wait "$qxub_child"',
+        'wait "$qxub_child" 2>/dev/null',
         "qxub_exit_code=$?",
     ]
 

@@ -44,7 +44,7 @@ qxub_on_signal() {
     trap '' "$1"
     if [ -n "$qxub_child" ]; then
         kill -s "$1" "$qxub_child" 2>/dev/null
-        wait "$qxub_child"
+        wait "$qxub_child" 2>/dev/null
     fi
     qxub_finish "$((128 + $2))" "signal: $1"
     trap - "$1" EXIT
@@ -75,7 +75,7 @@ qxub_command=(python3 -c 'print("hello")')
 ( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \
     >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err" &
 qxub_child=$!
-wait "$qxub_child"
+wait "$qxub_child" 2>/dev/null
 qxub_exit_code=$?
 
 exit "$qxub_exit_code"
