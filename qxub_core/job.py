@@ -4,6 +4,8 @@
 submits, follows the job with the monitor and maps its end into qxub's exit-code table. SIGINT
 and SIGTERM cancel the job, wait until it is gone and return 130 or 143. The usage record is
 collected in the background once the exit code is known, so the prompt never waits for it.
+Plugins are told of the job's submission, start, end and usage as they happen; before
+returning, observers get a short, bounded time to take the events already queued.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import BinaryIO
 
 from qxub_core import exitcodes
 from qxub_core.monitor import Coordinator, Monitor, MonitorSettings, Outcome
+from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.progress import TerminalProgress
 from qxub_core.schedulers.base import JobPhase, Scheduler, SchedulerError
 from qxub_core.spec import JobSpec
@@ -36,6 +39,7 @@ CANCEL_WAIT_S = 60.0
 CANCEL_QUERY_INTERVAL_S = 0.1
 SUMMARY_WAIT_S = 0.05  # on a terminal only: how long the summary line may wait for usage
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+OBSERVER_DRAIN_S = 1.0  # the longest qxub's exit waits for observers to take queued events
 
 
 class Mode(enum.Enum):
@@ -61,6 +65,7 @@ class RunOptions:
     stdout: BinaryIO | None = None
     stderr: BinaryIO | None = None
     interactive: bool | None = None  # progress on stderr; ``None``: when stderr is a terminal
+    plugins: Plugins | None = None  # ``None``: the process's plugins
 
     @property
     def monitor_settings(self) -> MonitorSettings:
@@ -70,11 +75,14 @@ class RunOptions:
 class SubmittedJob:
     """A job qxub submitted: where it lives and, once known, its usage collection thread."""
 
-    def __init__(self, job_id: str, job_dir: Path, spec: JobSpec, scheduler: Scheduler) -> None:
+    def __init__(
+        self, job_id: str, job_dir: Path, spec: JobSpec, scheduler: Scheduler, plugins: Plugins
+    ) -> None:
         self.job_id = job_id
         self.job_dir = job_dir
         self.spec = spec
         self.scheduler = scheduler
+        self.plugins = plugins
         self.usage: Usage | None = None
         self.usage_thread: threading.Thread | None = None
 
@@ -102,6 +110,7 @@ class SubmittedJob:
             logger.warning("Job %s: usage.json not written: %s", self.job_id, exc)
         self.usage = usage
         logger.debug("Job %s: usage collected", self.job_id)
+        self.plugins.usage_collected(self.job_id, self.job_dir, usage)
 
 
 class JobRun:
@@ -118,11 +127,16 @@ class JobRun:
         self.stdout_sink = Sink(self.stdout, "stdout")
         self.stderr_sink = Sink(self.stderr, "stderr")
         self.progress = self._progress()
+        self.plugins = options.plugins or default_plugins()
         self.job: SubmittedJob | None = None
+        self.start_reported = False
 
     def run(self) -> int:
         with _signals_to(self.coordinator):
-            return self._run()
+            code = self._run()
+        if not self.plugins.drain_observers(OBSERVER_DRAIN_S):
+            logger.warning("observers still busy after %gs; not waiting for them", OBSERVER_DRAIN_S)
+        return code
 
     def _run(self) -> int:
         job_dir = self._prepare()
@@ -134,13 +148,13 @@ class JobRun:
         job_id = self._submit(job_dir)
         if job_id is None:
             return exitcodes.NEVER_RAN
-        self.job = SubmittedJob(job_id, job_dir, self.spec, self.scheduler)
+        self.job = SubmittedJob(job_id, job_dir, self.spec, self.scheduler, self.plugins)
         self._announce(job_id)
         if self.mode is Mode.NO_WAIT:
             return 0
 
         monitor = self._monitor(job_id, job_dir)
-        outcome = monitor.run(self.progress.tick if self.progress else None)
+        outcome = monitor.run(lambda: self._between_ticks(monitor))
         if outcome is None:
             return self._cancel(monitor)
         return self._finish(outcome[0])
@@ -160,19 +174,27 @@ class JobRun:
         return progress
 
     def _prepare(self) -> Path | None:
-        """The job directory with the environment and the script in it, or ``None`` (said why)."""
+        """The job directory with the environment and the script in it, or ``None`` (said why).
+
+        The spec becomes the one submitted: with the plugins' submit arguments.
+        """
+        from qxub_core.submission import prepare_job
+
         try:
-            job_dir = prepare_job_dir(
+            prepared = prepare_job(
                 self.spec,
                 self.scheduler,
                 self.options.job_root,
+                self.plugins,
                 self.options.prologue,
                 self.options.epilogue,
             )
         except OSError as exc:
             self._say(_one_line(exc))
             return None
-        return job_dir
+        self.spec = prepared.spec
+        logger.debug("job script %s", prepared.script)
+        return prepared.job_dir
 
     def _submit(self, job_dir: Path) -> str | None:
         from qxub_core.status import SCRIPT_FILE
@@ -186,6 +208,7 @@ class JobRun:
             return None
         self.coordinator.submission_complete.set()
         logger.info("Job %s: submitted to %s (%s)", job_id, self.scheduler.name, job_dir)
+        self.plugins.job_submitted(self.spec, job_id, job_dir, self.scheduler.name)
         return job_id
 
     def _announce(self, job_id: str) -> None:
@@ -205,8 +228,23 @@ class JobRun:
         monitor.follow(job_id, job_dir, followers)
         return monitor
 
+    def _between_ticks(self, monitor: Monitor) -> None:
+        """After each monitor tick: the spinner, and telling observers the job started."""
+        if self.progress is not None:
+            self.progress.tick()
+        if self.start_reported or self.job is None:
+            return
+
+        followed = monitor.jobs[self.job.job_id]
+        if followed.started is not None:
+            self.start_reported = True
+            self.plugins.job_started(self.job.job_id, self.job.job_dir, followed.started.host)
+
     def _finish(self, outcome: Outcome) -> int:
         assert self.job is not None
+        self.plugins.job_finished(
+            outcome.job_id, self.job.job_dir, outcome.exit_code, outcome.reason
+        )
         usage_thread = self.job.collect_usage_in_background()
         if outcome.reason is not None and outcome.exit_code != 0:
             self._say(f"job {outcome.job_id}: {outcome.reason}", fresh=True)
@@ -286,20 +324,14 @@ def prepare_job_dir(
 ) -> Path:
     """Create a job directory and write the captured environment and the job script into it.
 
-    The step before submission, shared by :func:`run_job` and callers that follow their jobs
-    themselves (the Snakemake executor follows many in one monitor). Raises
-    :class:`OSError` (``JobDirError`` among them) when the job root cannot hold the directory.
+    Kept for callers that need only the directory. It cannot hand back the plugins' submit
+    arguments, so callers that submit should use :func:`qxub_core.submission.prepare_job`,
+    which returns the spec to submit as well. Raises :class:`OSError` (``JobDirError`` among
+    them) when the job root cannot hold the directory.
     """
-    from qxub_core.environment import write_environment_file
-    from qxub_core.jobdir import create_job_dir
-    from qxub_core.script import render_script, write_script
+    from qxub_core.submission import prepare_job
 
-    job_dir = create_job_dir(job_root, spec.name)
-    if not spec.clean_env and spec.environment is not None:
-        write_environment_file(job_dir, spec.environment)
-    script = write_script(job_dir, render_script(spec, scheduler, job_dir, prologue, epilogue))
-    logger.debug("job script %s", script)
-    return job_dir
+    return prepare_job(spec, scheduler, job_root, default_plugins(), prologue, epilogue).job_dir
 
 
 def run_job(spec: JobSpec, scheduler: Scheduler, options: RunOptions) -> int:
