@@ -30,10 +30,9 @@ class JobDirError(OSError):
 def create_job_dir(job_root: Path, name: str) -> Path:
     """Create a new private job directory under ``job_root`` (created too when missing)."""
     root = _prepare_root(job_root)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{job_dir_name_part(name)}"
 
     for _ in range(_ATTEMPTS):
-        job_dir = root / f"{stem}-{secrets.token_hex(4)}"
+        job_dir = new_job_dir_path(root, name)
         try:
             job_dir.mkdir(mode=JOB_DIR_MODE)
         except FileExistsError:
@@ -44,6 +43,12 @@ def create_job_dir(job_root: Path, name: str) -> Path:
         logger.debug("job directory %s", job_dir)
         return job_dir
     raise JobDirError(f"job root {job_root}: could not find a free job directory name")
+
+
+def new_job_dir_path(job_root: Path, name: str) -> Path:
+    """A fresh job directory name under ``job_root``, not created (``--dry`` shows it)."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{job_dir_name_part(name)}"
+    return job_root / f"{stem}-{secrets.token_hex(4)}"
 
 
 def job_dir_name_part(name: str) -> str:

@@ -28,7 +28,6 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from qxub_core import __version__
 from qxub_core.environment import HOST_PREFIXES, HOST_VARIABLES
 from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler
@@ -149,7 +148,7 @@ def shell_words(words: Sequence[str]) -> str:
 def _header_lines(job_dir: Path, job_id_variable: str) -> list[str]:
     missing = f"{job_id_variable} is not set: this script runs only as a qxub job"
     return [
-        f"# Rendered by qxub {__version__}. Reports through status files in its job directory:",
+        "# Rendered by qxub. Reports through status files in its job directory:",
         f"# {STARTED_PREFIX}<id> first, {FINAL_PREFIX}<id> last, on every way out.",
         f"qxub_job_dir={shlex.quote(str(job_dir.absolute()))}",
         f'qxub_job_id="${{{job_id_variable}:-}}"',

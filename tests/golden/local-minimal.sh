@@ -1,6 +1,6 @@
 #!/bin/bash
 
-# Rendered by qxub 0.1.0. Reports through status files in its job directory:
+# Rendered by qxub. Reports through status files in its job directory:
 # job_started_<id> first, final_exit_code_<id> last, on every way out.
 qxub_job_dir=/jobs/20260101-000000-demo-0123abcd
 qxub_job_id="${QXUB_LOCAL_JOB_ID:-}"
