@@ -5,7 +5,7 @@
 #SBATCH --export=NONE
 #SBATCH --chdir=/home/user/.local/share/qxub/jobs/20261204-163000-train-1a2b3c4d
 
-# Rendered by qxub 0.1.0. Reports through status files in its job directory:
+# Rendered by qxub. Reports through status files in its job directory:
 # job_started_<id> first, final_exit_code_<id> last, on every way out.
 qxub_job_dir=/home/user/.local/share/qxub/jobs/20261204-163000-train-1a2b3c4d
 qxub_job_id="${SLURM_JOB_ID:-}"
