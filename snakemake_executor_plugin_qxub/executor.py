@@ -25,8 +25,10 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
+from qxub_core.job import OBSERVER_DRAIN_S
 from qxub_core.jobdir import JobDirError
 from qxub_core.monitor import MonitorSettings, Outcome
+from qxub_core.plugins import default_plugins
 from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
 from qxub_core.schedulers.base import Scheduler, SchedulerError
 from qxub_core.spec import JobSpec
@@ -138,6 +140,7 @@ class Executor(RemoteExecutor):
             self._write_summary()
         except OSError as error:
             self.logger.error(f"qxub: cannot write the efficiency summary: {error}")
+        default_plugins().drain_observers(OBSERVER_DRAIN_S)
 
     async def sleep(self) -> None:
         """Wait for the next status round, waking at once when Snakemake shuts down.

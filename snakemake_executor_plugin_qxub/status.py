@@ -5,6 +5,7 @@ their output. One tick reads the status files of every active job and runs no sc
 command; the scheduler is asked, in one batched query, only every fallback interval (for jobs
 that may have ended without writing their final file) and when a final file reports a signal
 (to tell a walltime kill from a cancellation). The exit codes and reasons are the engine's.
+Observer plugins are told when each job starts and ends, as for any qxub job.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from qxub_core.monitor import Monitor, MonitorSettings, Outcome
+from qxub_core.monitor import FollowedJob, Monitor, MonitorSettings, Outcome
+from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler
 
 logger = logging.getLogger("qxub.snakemake.status")
@@ -28,8 +30,12 @@ class StatusRounds:
     never waits for a round (nor for a slow scheduler query inside one).
     """
 
-    def __init__(self, scheduler: Scheduler, settings: MonitorSettings) -> None:
+    def __init__(
+        self, scheduler: Scheduler, settings: MonitorSettings, plugins: Plugins | None = None
+    ) -> None:
         self.monitor = Monitor(scheduler, settings)
+        self.plugins = plugins or default_plugins()
+        self._started_told: set[str] = set()
         self._submitted: list[tuple[str, Path]] = []
         self._submitted_lock = threading.Lock()
 
@@ -46,6 +52,7 @@ class StatusRounds:
             self.monitor.follow(job_id, job_dir)
 
         self.monitor.tick()
+        self._tell_starts(list(self.monitor.jobs.values()))
 
         ended: dict[str, Outcome] = {}
         for job_id in job_ids:
@@ -53,7 +60,18 @@ class StatusRounds:
             if job is not None and job.outcome is not None:
                 ended[job_id] = job.outcome
                 del self.monitor.jobs[job_id]
+                self._tell_end(job, job.outcome)
         return ended
+
+    def _tell_starts(self, jobs: Sequence[FollowedJob]) -> None:
+        for job in jobs:
+            if job.started is not None and job.job_id not in self._started_told:
+                self._started_told.add(job.job_id)
+                self.plugins.job_started(job.job_id, job.job_dir, job.started.host)
+
+    def _tell_end(self, job: FollowedJob, outcome: Outcome) -> None:
+        self._started_told.discard(job.job_id)
+        self.plugins.job_finished(job.job_id, job.job_dir, outcome.exit_code, outcome.reason)
 
     def forget(self, job_ids: Sequence[str]) -> None:
         """Stop following jobs (cancelled ones)."""

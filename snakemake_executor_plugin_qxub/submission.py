@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from qxub_core.job import prepare_job_dir
+from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler, SchedulerError
 from qxub_core.spec import JobSpec
-from qxub_core.status import SCRIPT_FILE
+from qxub_core.submission import prepare_job
 
 logger = logging.getLogger("qxub.snakemake.submission")
 
@@ -36,17 +36,26 @@ class Submission:
 
 
 def submit_spec(
-    spec: JobSpec, scheduler: Scheduler, job_root: Path, policy: SubmitPolicy | None = None
+    spec: JobSpec,
+    scheduler: Scheduler,
+    job_root: Path,
+    policy: SubmitPolicy | None = None,
+    plugins: Plugins | None = None,
 ) -> Submission:
     """Prepare a job directory for ``spec``, submit it, and return the scheduler's job id.
 
-    Raises :class:`SchedulerError` when the scheduler refuses (after the retries for a
-    transient refusal) and ``JobDirError`` when no job directory can be made.
+    Preparation is the engine's own step (plugins add script lines and submit arguments), and
+    observers are told of the submission. Raises :class:`SchedulerError` when the scheduler
+    refuses (after the retries for a transient refusal) and ``JobDirError`` when no job
+    directory can be made.
     """
-    job_dir = prepare_job_dir(spec, scheduler, job_root)
+    plugins = plugins or default_plugins()
+    prepared = prepare_job(spec, scheduler, job_root, plugins)
 
-    script = job_dir / SCRIPT_FILE
-    job_id = _submit_with_retries(spec, scheduler, script, job_dir, policy or SubmitPolicy())
+    policy = policy or SubmitPolicy()
+    job_dir = prepared.job_dir
+    job_id = _submit_with_retries(prepared.spec, scheduler, prepared.script, job_dir, policy)
+    plugins.job_submitted(prepared.spec, job_id, job_dir, scheduler.name)
     return Submission(job_id=job_id, job_dir=job_dir)
 
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler
 from qxub_core.spec import JobSpec
 from qxub_core.usage import Usage
@@ -33,8 +34,9 @@ class UsageRequest:
 class UsageCollector:
     """Fetches and saves usage records one at a time, in a daemon thread started on demand."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler, plugins: Plugins | None = None) -> None:
         self._scheduler = scheduler
+        self._plugins = plugins or default_plugins()
         self._requests: queue.Queue[UsageRequest] = queue.Queue()
         self._records: list[tuple[str, Usage | None]] = []
         self._lock = threading.Lock()
@@ -83,6 +85,7 @@ class UsageCollector:
 
         usage = with_requests(usage, request.spec)
         usage.save(request.job_dir)
+        self._plugins.usage_collected(request.job_id, request.job_dir, usage)
         return usage
 
 
