@@ -51,7 +51,7 @@ QSUB_OPTION_SETTINGS = {
     "-j": "join",
     "-V": "environment",
 }
-QSUB_OPTIONS_WITH_VALUE = set("aAcCeJklmMNopPqrRSuvW")
+QSUB_OPTIONS_WITH_VALUE = set("aAcCeJjklmMNopPqrRSuvW")
 
 _JOB_ID = re.compile(r"^\d+(\[[\d\-:]*\])?(\.[\w.\-]+)?$")
 _NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_.+\-]")
