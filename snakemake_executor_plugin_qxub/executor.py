@@ -46,6 +46,7 @@ logger = logging.getLogger("qxub.snakemake")
 AUX_KEY = "qxub"
 SLEEP_STEP_S = 0.05
 USAGE_WAIT_S = 10.0
+NO_RETRIES_IN_JOB = "--preemptible-retries 0 --preemptible-rules"
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,17 @@ class Executor(RemoteExecutor):
         except OSError as error:
             self.logger.error(f"qxub: cannot write the efficiency summary: {error}")
         default_plugins().drain_observers(OBSERVER_DRAIN_S)
+
+    def additional_general_args(self) -> str:
+        """Arguments for the Snakemake that runs inside each job: no retries there.
+
+        Inside a job, Snakemake lets a rule's ``retries:`` win over the ``--retries 0`` it is
+        given, and would rerun a failed rule in the same allocation with the same resources.
+        Zero retries for rules marked preemptible (all of them, with no names given) is the
+        one setting that wins over the rule's, so every retry is a new submission from here,
+        with the resources of the new attempt.
+        """
+        return NO_RETRIES_IN_JOB
 
     async def sleep(self) -> None:
         """Wait for the next status round, waking at once when Snakemake shuts down.

@@ -1,0 +1,168 @@
+"""How the executor handles jobs that fail, die, are retried, or are cancelled with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Backend, wait_for
+from snakemake_workflow import (
+    MIB,
+    WORKFLOW_TIMEOUT_S,
+    job_dirs,
+    requested_mem_bytes,
+    run_snakemake,
+    snakemake_command,
+    write_snakefile,
+)
+
+pytestmark = pytest.mark.timeout(WORKFLOW_TIMEOUT_S + 60)
+
+
+def test_an_invalid_resource_fails_only_its_job(
+    backend: Backend, tmp_path: Path, job_root: Path
+) -> None:
+    write_snakefile(
+        tmp_path / "wf",
+        """
+        rule all:
+            input: "good.txt", "bad.txt"
+
+        rule good:
+            output: "good.txt"
+            shell: "echo fine > {output}"
+
+        rule bad:
+            output: "bad.txt"
+            resources: qxub_resources="jobfs"
+            shell: "echo never > {output}"
+        """,
+    )
+
+    done = run_snakemake(backend, tmp_path / "wf", ["--keep-going"])
+
+    assert done.returncode != 0
+    assert (tmp_path / "wf" / "good.txt").read_text() == "fine\n"
+    assert not (tmp_path / "wf" / "bad.txt").exists()
+    assert "invalid resource in bad: qxub_resources: 'jobfs' is not of the form key=value" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    assert job_dirs(job_root, "bad") == []
+
+
+def test_a_job_killed_without_status_file_is_found_through_the_fallback(
+    backend: Backend, tmp_path: Path, job_root: Path
+) -> None:
+    # SIGKILL to the job's whole process group: the job script dies before writing anything.
+    write_snakefile(
+        tmp_path / "wf",
+        """
+        rule killed:
+            output: "never.txt"
+            shell: "kill -KILL 0"
+        """,
+    )
+
+    done = run_snakemake(backend, tmp_path / "wf")
+
+    assert done.returncode != 0
+    (job_dir,) = job_dirs(job_root, "killed")
+    assert not list(job_dir.glob("final_exit_code_*"))
+    assert "failed: exit code 137" in done.stderr
+    log = tmp_path / "wf" / ".snakemake" / "qxub_logs" / "killed" / "no-wildcards"
+    assert len(list(log.glob("*.log"))) == 1
+
+
+def test_a_retry_is_a_new_scheduler_job_with_the_grown_resources(
+    backend: Backend, tmp_path: Path, job_root: Path
+) -> None:
+    write_snakefile(
+        tmp_path / "wf",
+        """
+        rule grows:
+            output: "grown.txt"
+            retries: 1
+            resources: mem_mb=lambda wildcards, attempt: 100 * attempt
+            shell:
+                "if [ {resources.mem_mb} -lt 200 ]; then echo 'needs 200 MB' >&2; exit 3; fi; "
+                "echo {resources.mem_mb} > {output}"
+        """,
+    )
+
+    done = run_snakemake(backend, tmp_path / "wf")
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wf" / "grown.txt").read_text() == "200\n"
+    first, second = job_dirs(job_root, "grows")
+    assert wait_for_usage(first) and wait_for_usage(second)
+    assert requested_mem_bytes(first) == 100 * MIB
+    assert requested_mem_bytes(second) == 200 * MIB
+    ids = [path.name for job_dir in (first, second) for path in job_dir.glob("job_started_*")]
+    assert len(set(ids)) == 2
+    assert "failed: exit code 1" in done.stderr
+
+
+def test_ctrl_c_cancels_every_job_and_snakemake_exits(
+    backend: Backend, tmp_path: Path, job_root: Path
+) -> None:
+    workdir = tmp_path / "wf"
+    write_snakefile(
+        workdir,
+        """
+        rule all:
+            input: expand("slept/{i}.txt", i=range(3))
+
+        rule sleeper:
+            output: "slept/{i}.txt"
+            shell: "echo $$ > pid.{wildcards.i}; sleep 300; touch {output}"
+        """,
+    )
+    process = subprocess.Popen(
+        snakemake_command(backend),
+        cwd=workdir,
+        env=backend.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pid_files = [workdir / f"pid.{i}" for i in range(3)]
+        wait_for(lambda: all(_has_text(path) for path in pid_files), 120, "three running jobs")
+        pids = [int(path.read_text()) for path in pid_files]
+
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert "cancelling 3 job(s)" in stderr
+    wait_for(lambda: not any(_alive(pid) for pid in pids), 60, "the jobs' processes to end")
+    assert not list(workdir.glob("slept/*"))
+
+
+def wait_for_usage(job_dir: Path) -> bool:
+    if (job_dir / "job.sh").read_text().count("#SBATCH --mem=") or "#PBS" in (
+        job_dir / "job.sh"
+    ).read_text():
+        return True
+    wait_for(lambda: (job_dir / "usage.json").exists(), 30, f"usage.json in {job_dir}")
+    return True
+
+
+def _has_text(path: Path) -> bool:
+    return path.exists() and path.read_text().strip() != ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
