@@ -1,4 +1,5 @@
-"""Running the real ``qxub`` command in a subprocess, isolated from the user's own setup."""
+"""Running the real ``qxub`` command without a backend fixture (configuration, refusals, --dry),
+isolated from the user's own configuration."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def isolated_environ(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**environ, **extra}
 
 
-def run_qxub(
+def run_plain_qxub(
     args: Sequence[str],
     environ: Mapping[str, str],
     cwd: Path,

@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from scheduler_double import RenderOnlyScheduler
-
 from qxub_core.environment import write_environment_file
 from qxub_core.plugins import Plugins
+from qxub_core.schedulers.local import LocalScheduler
 from qxub_core.script import render_script, write_script
 from qxub_core.spec import JobSpec
 from qxub_core.status import started_path
@@ -26,7 +25,7 @@ def prepare_job(job_dir: Path, spec: JobSpec, plugins: Plugins | None = None) ->
     job_dir.mkdir(mode=0o700, exist_ok=True)
     if spec.environment is not None:
         write_environment_file(job_dir, spec.environment)
-    text = render_script(spec, RenderOnlyScheduler(), job_dir, plugins=plugins)
+    text = render_script(spec, LocalScheduler(), job_dir, plugins=plugins)
     return write_script(job_dir, text)
 
 

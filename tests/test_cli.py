@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import RunQxub
 from golden_files import assert_matches_golden
-from qxub_process import isolated_environ, run_qxub
+from qxub_process import isolated_environ, run_plain_qxub
 
 JOB_DIR_PATTERN = re.compile(r"/\S*/jobs/\d{8}-\d{6}-([A-Za-z0-9._+-]+)-[0-9a-f]{8}")
 
 
 def _refusal(tmp_path: Path, args: list[str]) -> str:
     """Run ``qxub args`` expecting a usage refusal; its one stderr line."""
-    done = run_qxub(args, isolated_environ(tmp_path), tmp_path)
+    done = run_plain_qxub(args, isolated_environ(tmp_path), tmp_path)
 
     assert done.returncode == 2, done.stderr
     assert done.stdout == b""
@@ -89,8 +91,8 @@ def test_bad_configuration_is_refused_like_a_bad_option(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_help_shows_both_usages_and_the_job_options(tmp_path: Path) -> None:
-    done = run_qxub(["--help"], isolated_environ(tmp_path), tmp_path)
-    version = run_qxub(["--version"], isolated_environ(tmp_path), tmp_path)
+    done = run_plain_qxub(["--help"], isolated_environ(tmp_path), tmp_path)
+    version = run_plain_qxub(["--version"], isolated_environ(tmp_path), tmp_path)
 
     text = done.stdout.decode()
     assert done.returncode == 0
@@ -145,7 +147,7 @@ def _dry_run(tmp_path: Path, scheduler: str) -> str:
         "$HOME",
     ]
 
-    done = run_qxub(args, isolated_environ(tmp_path), work)
+    done = run_plain_qxub(args, isolated_environ(tmp_path), work)
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""
@@ -161,3 +163,119 @@ def test_dry_run_on_pbs_prints_the_script_and_qsub_command(tmp_path: Path) -> No
 
     assert text.endswith("# qsub <JOB_ROOT>/<STAMP>-train-<RANDOM>/job.sh\n")
     assert_matches_golden("dry-pbs.txt", text)
+
+
+@pytest.mark.timeout(60)
+def test_dry_run_on_local_prints_the_script_and_supervisor_command(tmp_path: Path) -> None:
+    text = re.sub(r"\n# \S+ -m ", "\n# <PYTHON> -m ", _dry_run(tmp_path, "local"))
+
+    assert "\n# <PYTHON> -m qxub_core.schedulers.local_supervisor --job-dir" in text
+    assert_matches_golden("dry-local.txt", text)
+
+
+# End to end on every backend the tests can reach --------------------------------------------
+
+ROUND_TRIP_ARGUMENTS = [
+    "two words",
+    " leading and trailing ",
+    "it's",
+    '"double"',
+    "$HOME",
+    "${PATH}",
+    "`id`",
+    "$(id)",
+    "*",
+    "?",
+    "[a]",
+    "~",
+    ";",
+    "&&",
+    "|",
+    ">x",
+    "\\",
+    "a\nb",
+    "\t",
+    "",
+    "--",
+    "-n",
+    "naïve ☃ 日本",
+    os.fsdecode(b"caf\xe9 \xff\xfe"),
+]
+
+
+@pytest.mark.timeout(180)
+def test_arguments_reach_the_job_byte_for_byte(run_qxub: RunQxub) -> None:
+    done = run_qxub(["--", "printf", "%s\\0", *ROUND_TRIP_ARGUMENTS])
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(b"\0")[:-1] == [os.fsencode(word) for word in ROUND_TRIP_ARGUMENTS]
+    assert done.stderr == b""
+
+
+@pytest.mark.timeout(180)
+def test_shell_line_is_run_by_bash_on_purpose(run_qxub: RunQxub) -> None:
+    done = run_qxub(["--shell", "printf 'b\\na\\n' | sort; exit 5"])
+
+    assert (done.returncode, done.stdout) == (5, b"a\nb\n")
+
+
+@pytest.mark.timeout(180)
+def test_execdir_vars_and_output_copies(run_qxub: RunQxub, tmp_path: Path) -> None:
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    line = 'pwd; echo "$GREETING|$EMPTY|"; echo to-err >&2'
+    args = ["--execdir", str(workdir), "--var", "GREETING=a b=c", "--var", "EMPTY="]
+    copies = ["--out", "copy.out", "--err", str(tmp_path / "copy.err")]
+
+    done = run_qxub([*args, *copies, "--", "bash", "-c", line])
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{workdir}\na b=c||\n".encode()
+    assert done.stderr == b"to-err\n"
+    assert (tmp_path / "copy.out").read_bytes() == done.stdout
+    assert (tmp_path / "copy.err").read_bytes() == b"to-err\n"
+
+
+@pytest.mark.timeout(180)
+def test_submitting_environment_is_the_jobs_unless_clean(run_qxub: RunQxub, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".profile").write_text("export FROM_PROFILE=yes\n")
+    extra = {"HOME": str(home), "FROM_PROMPT": "prompt value"}
+    line = 'printf "%s|%s" "$FROM_PROMPT" "$FROM_PROFILE"'
+
+    default = run_qxub(["--", "bash", "-c", line], extra_env=extra)
+    clean = run_qxub(["--clean-env", "--", "bash", "-c", line], extra_env=extra)
+
+    assert default.stdout == b"prompt value|"
+    assert clean.stdout == b"|yes"
+
+
+@pytest.mark.timeout(180)
+def test_failing_context_exits_125_with_one_reason_line(run_qxub: RunQxub, tmp_path: Path) -> None:
+    done = run_qxub(["--env", "missing-env", "--", "echo", "ran"], extra_env=_no_conda(tmp_path))
+
+    assert done.returncode == 125
+    assert done.stdout == b""
+    reasons = [line for line in done.stderr.decode().splitlines() if line.startswith("qxub: job")]
+    assert len(reasons) == 1
+    assert "conda not found" in reasons[0]
+
+
+@pytest.mark.timeout(180)
+def test_debug_logging_names_each_step_on_stderr(run_qxub: RunQxub) -> None:
+    quiet = run_qxub(["--", "true"])
+    logged = run_qxub(["--", "true"], extra_env={"QXUB_LOG_LEVEL": "DEBUG"})
+
+    assert quiet.stderr == b""
+    log = logged.stderr.decode()
+    assert logged.returncode == 0
+    for step in ("job script", "submitting", "final status file seen", "exit code 0"):
+        assert step in log, step
+    assert logged.stdout == b""
+
+
+def _no_conda(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "empty-bin"
+    bin_dir.mkdir()
+    return {"CONDA_EXE": str(bin_dir / "conda"), "PATH": f"{bin_dir}:/usr/bin:/bin"}

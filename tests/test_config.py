@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from qxub_process import isolated_environ, run_qxub
+from qxub_process import isolated_environ, run_plain_qxub
 
 from qxub_core.config import (
     ConfigError,
@@ -196,12 +196,12 @@ def test_config_commands_set_get_list_and_path(tmp_path: Path) -> None:
     work.mkdir()
     user_file = tmp_path / "xdg-config" / "qxub" / "config.yaml"
 
-    set_user = run_qxub(["config", "set", "mem", "16GB"], environ, work)
-    set_project = run_qxub(["config", "set", "--project", "queue", "express"], environ, work)
-    got = run_qxub(["config", "get", "queue"], environ, work)
-    got_source = run_qxub(["config", "get", "--source", "mem"], environ, work)
-    listed = run_qxub(["config", "list"], environ, work)
-    paths = run_qxub(["config", "path"], environ, work)
+    set_user = run_plain_qxub(["config", "set", "mem", "16GB"], environ, work)
+    set_project = run_plain_qxub(["config", "set", "--project", "queue", "express"], environ, work)
+    got = run_plain_qxub(["config", "get", "queue"], environ, work)
+    got_source = run_plain_qxub(["config", "get", "--source", "mem"], environ, work)
+    listed = run_plain_qxub(["config", "list"], environ, work)
+    paths = run_plain_qxub(["config", "path"], environ, work)
 
     assert (set_user.returncode, set_project.returncode) == (0, 0)
     assert set_user.stdout == b""
@@ -233,7 +233,7 @@ def test_config_commands_set_get_list_and_path(tmp_path: Path) -> None:
 def test_config_commands_refuse_bad_keys_and_values(
     tmp_path: Path, args: list[str], words: str
 ) -> None:
-    done = run_qxub(args, isolated_environ(tmp_path), tmp_path)
+    done = run_plain_qxub(args, isolated_environ(tmp_path), tmp_path)
 
     assert done.returncode == 2
     assert done.stdout == b""

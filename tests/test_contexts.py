@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import RunQxub
 from script_runner import run_job
 
 from qxub_core.context import build_context
@@ -189,3 +190,59 @@ def test_no_container_runtime_stops_the_job_with_125(tmp_path: Path) -> None:
 
     assert returncode == 125
     assert final == "125\ncontext: neither apptainer nor singularity is on PATH\n"
+
+
+# Through the real `qxub` command, on every backend the tests can reach ------------------------
+
+
+@pytest.mark.timeout(180)
+def test_qxub_runs_in_a_conda_environment_and_refuses_an_unknown_one(
+    run_qxub: RunQxub, tmp_path: Path
+) -> None:
+    envs = tmp_path / "envs"
+    (envs / "analysis" / "bin").mkdir(parents=True)
+    extra = {
+        "PATH": f"{_bin_dir(tmp_path, 'conda')}:/usr/bin:/bin",
+        "QXUB_FAKE_CONDA_ENVS": str(envs),
+    }
+
+    found = run_qxub(["--env", "analysis", "--", "printenv", "CONDA_DEFAULT_ENV"], extra_env=extra)
+    unknown = run_qxub(["--env", "nope", "--", "echo", "ran"], extra_env=extra)
+
+    assert (found.returncode, found.stdout) == (0, b"analysis\n")
+    assert unknown.returncode == 125
+    assert unknown.stdout == b""
+    err = unknown.stderr.decode()
+    assert "EnvironmentNameNotFound: Could not find conda environment: nope" in err
+    assert "conda activate nope failed" in err.splitlines()[-1]
+
+
+@pytest.mark.timeout(180)
+def test_qxub_runs_in_an_image_and_refuses_a_missing_one(run_qxub: RunQxub, tmp_path: Path) -> None:
+    image = tmp_path / "tools.sif"
+    image.write_bytes(b"SIF")
+    extra = {"PATH": f"{_bin_dir(tmp_path, 'apptainer')}:/usr/bin:/bin"}
+    line = 'echo "$APPTAINER_CONTAINER:$QXUB_FAKE_BINDS"'
+
+    inside = run_qxub(
+        ["--sif", str(image), "--bind", "/tmp", "--", "bash", "-c", line], extra_env=extra
+    )
+    missing = run_qxub(["--sif", str(tmp_path / "gone.sif"), "--", "true"], extra_env=extra)
+
+    assert (inside.returncode, inside.stdout) == (0, f"{image}:/tmp\n".encode())
+    assert missing.returncode == 125
+    assert "FATAL:   could not open image" in missing.stderr.decode()
+
+
+@pytest.mark.timeout(180)
+def test_qxub_loads_modules_and_refuses_an_unknown_one(
+    run_qxub: RunQxub, module_path: Path
+) -> None:
+    extra = {"MODULEPATH": str(module_path)}
+
+    loaded = run_qxub(["--mod", "demo/1.0", "--", "printenv", "QXUB_DEMO_MODULE"], extra_env=extra)
+    unknown = run_qxub(["--mod", "nosuch/9", "--", "true"], extra_env=extra)
+
+    assert (loaded.returncode, loaded.stdout) == (0, b"loaded-1.0\n")
+    assert unknown.returncode == 125
+    assert "module load nosuch/9 failed" in unknown.stderr.decode().splitlines()[-1]

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from golden_files import assert_matches_golden
-from scheduler_double import RenderOnlyScheduler
 from script_runner import JOB_ID, prepare_job, run_job, start_job, wait_for_start, with_environment
 
 from qxub_core.context import build_context
 from qxub_core.hooks import hookimpl
 from qxub_core.plugins import Plugins
+from qxub_core.schedulers.local import LocalScheduler
 from qxub_core.script import render_script
 from qxub_core.spec import JobSpec, Resources
 
@@ -61,7 +61,7 @@ GOLDEN_SPECS = {
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_SPECS))
 def test_rendered_script_matches_golden(name: str) -> None:
-    text = render_script(GOLDEN_SPECS[name], RenderOnlyScheduler(), FIXED_JOB_DIR)
+    text = render_script(GOLDEN_SPECS[name], LocalScheduler(), FIXED_JOB_DIR)
 
     assert_matches_golden(name, text)
 
@@ -69,7 +69,7 @@ def test_rendered_script_matches_golden(name: str) -> None:
 def test_bash_accepts_every_golden_script(tmp_path: Path) -> None:
     for name, spec in GOLDEN_SPECS.items():
         script = tmp_path / name
-        script.write_text(render_script(spec, RenderOnlyScheduler(), FIXED_JOB_DIR))
+        script.write_text(render_script(spec, LocalScheduler(), FIXED_JOB_DIR))
 
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
 
