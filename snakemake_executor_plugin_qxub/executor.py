@@ -178,7 +178,7 @@ class Executor(RemoteExecutor):
             resources=request.resources,
             workdir=Path.cwd(),
             environment=dict(os.environ),
-            storage=request.storage,
+            storage=request.storage or self.config.storage,
             raw_resources=request.raw_resources,
             scheduler_args=self.config.scheduler_args + request.scheduler_args,
         )

@@ -73,7 +73,7 @@ def requested_mem_bytes(job_dir: Path) -> int | None:
     slurm = re.search(r"^#SBATCH --mem=(\d+)M$", script, re.MULTILINE)
     if slurm:
         return int(slurm.group(1)) * MIB
-    pbs = re.search(r"^#PBS -l .*\bmem=(\d+)MB\b", script, re.MULTILINE)
+    pbs = re.search(r"^#PBS -l .*\bmem=(\d+)mb\b", script, re.MULTILINE | re.IGNORECASE)
     if pbs:
         return int(pbs.group(1)) * MIB
     usage = json.loads((job_dir / "usage.json").read_text())
