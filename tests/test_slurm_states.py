@@ -19,6 +19,7 @@ RECORDED_CASES = {
     "exit3": (JobPhase.ENDED, 3),
     "signal": (JobPhase.ENDED, 137),
     "cancelled": (JobPhase.ENDED, 143),
+    "cancelled-at-start": (JobPhase.ENDED, 143),
     "cancelled-pending": (JobPhase.ENDED, 125),
     "timeout": (JobPhase.ENDED, 124),
     "usage": (JobPhase.ENDED, 0),
@@ -76,6 +77,18 @@ def test_handwritten_states_of_a_larger_cluster() -> None:
     assert codes == {"101": 137, "102": 125, "103": 125, "104": 125, "105": 125, "106_4": 0}
     assert "out of memory" in (states["101"].reason or "")
     assert "NODE_FAIL" in (states["102"].reason or "")
+
+
+def test_a_job_cancelled_after_it_started_is_143_even_with_no_signal_recorded() -> None:
+    allocation_only = recorded("cancelled", "sacct-state").splitlines()[0] + "\n"
+
+    assert parse_sacct_states(allocation_only)["JOBID"].exit_code == 143
+
+
+def test_a_cancel_with_another_signal_keeps_that_signal() -> None:
+    text = "7|CANCELLED by 0|0:0|None|2026-12-04T10:00:00\n7.batch|CANCELLED|0:9||\n"
+
+    assert parse_sacct_states(text)["7"].exit_code == 137
 
 
 def test_several_jobs_in_one_answer() -> None:

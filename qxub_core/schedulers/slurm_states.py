@@ -5,10 +5,14 @@ parser stay side by side:
 
 - ``sacct`` (:data:`SACCT_STATE_FORMAT`) prints one line for the job's allocation and one per
   step. The allocation line carries the job's state; its ``ExitCode`` is the batch script's,
-  except for a cancelled job, where only the ``batch`` step shows the signal (``0:15``).
+  except for a cancelled job, where only the ``batch`` step shows the signal (``0:15``), and
+  not even that when the job was cancelled as it started.
 - ``squeue --states=all`` (:data:`SQUEUE_FORMAT`) knows the jobs the controller still holds
   (``MinJobAge`` seconds after they end); its ``exit_code`` is the raw wait status (768 is exit
-  3, 9 is SIGKILL).
+  3, 9 is SIGKILL), and a job that never ran has no batch host.
+
+A cancelled job that started is 143 (scancel's SIGTERM) unless Slurm recorded another signal; one
+that never started is 125.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from qxub_core.schedulers.base import JobPhase, JobState
 
 logger = logging.getLogger(__name__)
 
-SACCT_STATE_FORMAT = "JobID,State,ExitCode,Reason"
-SQUEUE_FORMAT = "JobID:|,State:|,Reason:|,exit_code:|"
+SACCT_STATE_FORMAT = "JobID,State,ExitCode,Reason,Start"
+NOT_STARTED = ("", "None", "Unknown", "n/a", "(null)")  # sacct's Start, squeue's BatchHost
+SQUEUE_FORMAT = "JobID:|,State:|,Reason:|,exit_code:|,BatchHost:|"
 
 QUEUED = JobPhase.QUEUED
 RUNNING = JobPhase.RUNNING
@@ -115,9 +120,13 @@ class ExitStatus:
 
 
 def job_state(
-    job_id: str, raw_state: str, exit_status: ExitStatus | None, reason: str = ""
+    job_id: str,
+    raw_state: str,
+    exit_status: ExitStatus | None,
+    reason: str = "",
+    started: bool = True,
 ) -> JobState:
-    """The :class:`JobState` for one job from its state word and exit status."""
+    """The :class:`JobState` for one job from its state word, exit status and whether it ran."""
     state = raw_state.split()[0] if raw_state.strip() else ""
     meaning = SLURM_STATES.get(state)
     if meaning is None:
@@ -126,8 +135,21 @@ def job_state(
     if meaning.phase is not ENDED:
         return JobState(job_id, meaning.phase, raw_state=raw_state, reason=reason or None)
 
-    exit_code, why = _ended_exit(state, meaning, exit_status)
+    exit_code, why = (
+        _cancelled_exit(exit_status, started)
+        if state == "CANCELLED"
+        else _ended_exit(state, meaning, exit_status)
+    )
     return JobState(job_id, ENDED, raw_state=raw_state, exit_code=exit_code, reason=why)
+
+
+def _cancelled_exit(exit_status: ExitStatus | None, started: bool) -> tuple[int, str]:
+    if not started:
+        return exitcodes.NEVER_RAN, "the job was cancelled before it started (Slurm CANCELLED)"
+    signal_number = int(signal.SIGTERM)
+    if exit_status is not None and exit_status.signal:
+        signal_number = exit_status.signal
+    return exitcodes.from_signal(signal_number), _signal_reason("CANCELLED", signal_number)
 
 
 def _ended_exit(
@@ -139,19 +161,17 @@ def _ended_exit(
         return exitcodes.NEVER_RAN, f"Slurm reports the job {state} without an exit code"
 
     if exit_status.signal:
-        return exitcodes.from_signal(exit_status.signal), _signal_reason(state, exit_status)
-    if exit_status.code == 0 and state == "CANCELLED":
-        return exitcodes.NEVER_RAN, "the job was cancelled before it started (Slurm CANCELLED)"
+        return exitcodes.from_signal(exit_status.signal), _signal_reason(state, exit_status.signal)
     if exit_status.code == 0 and state == "FAILED":
         return exitcodes.NEVER_RAN, "the job failed before its script ran (Slurm FAILED)"
     return exit_status.code, None
 
 
-def _signal_reason(state: str, exit_status: ExitStatus) -> str:
+def _signal_reason(state: str, signal_number: int) -> str:
     try:
-        name = signal.Signals(exit_status.signal).name
+        name = signal.Signals(signal_number).name
     except ValueError:
-        name = f"signal {exit_status.signal}"
+        name = f"signal {signal_number}"
     if state == "CANCELLED":
         return f"the job was cancelled with scancel ({name}, Slurm CANCELLED)"
     return f"the job was killed by {name} (Slurm {state})"
@@ -161,7 +181,7 @@ def parse_sacct_states(text: str) -> dict[str, JobState]:
     """Read ``sacct --parsable2 --noheader --format=`` :data:`SACCT_STATE_FORMAT`."""
     allocations: dict[str, list[str]] = {}
     batch_exit: dict[str, ExitStatus | None] = {}
-    for fields in _rows(text, 4):
+    for fields in _rows(text, 5):
         job_id, _, step = fields[0].partition(".")
         if not step:
             allocations[job_id] = fields
@@ -169,20 +189,22 @@ def parse_sacct_states(text: str) -> dict[str, JobState]:
             batch_exit[job_id] = ExitStatus.from_sacct(fields[2])
 
     states = {}
-    for job_id, (_, raw_state, exit_text, reason) in allocations.items():
+    for job_id, (_, raw_state, exit_text, reason, start, *_) in allocations.items():
         exit_status = ExitStatus.from_sacct(exit_text)
         if raw_state.startswith("CANCELLED"):
-            exit_status = batch_exit.get(job_id, ExitStatus())  # no batch step: never ran
-        states[job_id] = job_state(job_id, raw_state, exit_status, _reason(reason))
+            exit_status = batch_exit.get(job_id)
+        started = start not in NOT_STARTED
+        states[job_id] = job_state(job_id, raw_state, exit_status, _reason(reason), started)
     return states
 
 
 def parse_squeue_states(text: str) -> dict[str, JobState]:
     """Read ``squeue --noheader --states=all --Format=`` :data:`SQUEUE_FORMAT`."""
     states = {}
-    for job_id, raw_state, reason, wait_status, *_ in _rows(text, 4):
+    for job_id, raw_state, reason, wait_status, batch_host, *_ in _rows(text, 5):
         exit_status = ExitStatus.from_wait_status(wait_status)
-        states[job_id] = job_state(job_id, raw_state, exit_status, _reason(reason))
+        started = batch_host not in NOT_STARTED
+        states[job_id] = job_state(job_id, raw_state, exit_status, _reason(reason), started)
     return states
 
 

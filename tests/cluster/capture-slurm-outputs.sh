@@ -36,30 +36,35 @@ wait_state() {
     return 1
 }
 
-# sacct's record lags slurmctld's by a moment; wait until it shows the state the controller has.
+# sacct's record lags slurmctld's by a moment: wait until sacct has the controller's state and
+# as many lines as the job has steps (its allocation, and its batch step once it ran).
 wait_accounted() {
-    local id=$1 state i
+    local id=$1 lines=$2 state i
     state=$(state_of "$id")
     for i in $(seq 1 120); do
-        sacct --noheader --parsable2 --allocations --jobs="$id" --format=State | grep -q "^$state" \
-            && return 0
+        sacct --noheader --parsable2 --jobs="$id" --format=JobID,State >"$WORK/accounted"
+        if grep -q "^$id|$state" "$WORK/accounted" \
+            && [ "$(wc -l <"$WORK/accounted")" -ge "$lines" ]; then
+            return 0
+        fi
         sleep 0.5
     done
 }
 
 record() {
     local name=$1 id=$2
-    wait_accounted "$id"
+    wait_accounted "$id" "${3:-2}"
     local out=$DATA/$name
-    sacct --noheader --parsable2 --jobs="$id" --format=JobID,State,ExitCode,Reason \
+    sacct --noheader --parsable2 --jobs="$id" --format=JobID,State,ExitCode,Reason,Start \
         >"$out.sacct-state.txt"
     sacct --noheader --parsable2 --jobs="$id" \
         --format=JobID,State,ExitCode,Elapsed,TotalCPU,MaxRSS,ReqMem,AllocCPUS,Timelimit \
         >"$out.sacct-usage.txt"
     squeue --noheader --states=all --jobs="$id" \
-        --Format='JobID:|,State:|,Reason:|,exit_code:|' >"$out.squeue.txt"
+        --Format='JobID:|,State:|,Reason:|,exit_code:|,BatchHost:|' >"$out.squeue.txt"
     scontrol --oneliner show job "$id" >"$out.scontrol.txt"
-    sed -i -e "s/\b$id\b/JOBID/g" -e "s|$WORK|/tmp/capture|g" "$out".*.txt
+    sed -i -e "s/^$id\([|.]\)/JOBID\1/" -e "s/JobId=$id /JobId=JOBID /" \
+        -e "s/slurm-$id\.log/slurm-JOBID.log/g" -e "s|$WORK|/tmp/capture|g" "$out".*.txt
 }
 
 exit3=$(submit exit3 'echo to stdout; exit 3')
@@ -70,23 +75,28 @@ usage=$(submit usage 'python3 -c "import time; b = b\"x\" * 200 * 2**20; time.sl
 pending=$(submit pending 'true' --hold)
 running=$(submit running 'sleep 300')
 cancelled=$(submit cancelled 'sleep 300')
+cancelled_at_start=$(submit cancelled-at-start 'sleep 300')
 timeout=$(submit timeout 'sleep 300' --time=1)
 
+wait_state "$cancelled_at_start" RUNNING
+scancel "$cancelled_at_start"  # before its script has started: Slurm records no signal
 wait_state "$running" RUNNING
 wait_state "$cancelled" RUNNING
 wait_state "$pending" PENDING
+sleep 3
 record running "$running"
-record pending "$pending"
+record pending "$pending" 1
 scancel "$running" "$cancelled" "$pending"
 
-for id in "$exit3" "$signal" "$usage" "$running" "$cancelled" "$pending"; do
+for id in "$exit3" "$signal" "$usage" "$running" "$cancelled" "$cancelled_at_start" "$pending"; do
     wait_state "$id" "COMPLETED FAILED CANCELLED"
 done
 record exit3 "$exit3"
 record signal "$signal"
 record usage "$usage"
 record cancelled "$cancelled"
-record cancelled-pending "$pending"
+record cancelled-at-start "$cancelled_at_start"
+record cancelled-pending "$pending" 1
 
 wait_state "$timeout" TIMEOUT
 record timeout "$timeout"
