@@ -26,6 +26,7 @@ from qxub_core import exitcodes
 from qxub_core.schedulers.base import JobPhase, JobState, Scheduler, SchedulerError
 from qxub_core.status import FinalStatus, JobStarted, read_final, read_started
 from qxub_core.stream import FileFollower
+from qxub_core.wakeup import DirectoryWatch
 
 logger = logging.getLogger(__name__)
 
@@ -126,16 +127,23 @@ class Monitor:
         """Tick until every job has an outcome; ``None`` when a shutdown was requested first.
 
         ``between_ticks`` runs in this thread after each tick (the terminal spinner uses it).
+        Between ticks the loop sleeps one poll interval, or less when a status file appears.
         """
-        while self.active_jobs:
-            if self.coordinator.shutdown_requested.is_set():
-                return None
+        watch = DirectoryWatch()
+        for job in self.jobs.values():
+            watch.watch(job.job_dir)
+        try:
+            while self.active_jobs:
+                if self.coordinator.shutdown_requested.is_set():
+                    return None
 
-            busy = self.tick()
-            if between_ticks is not None:
-                between_ticks()
-            if not busy:
-                time.sleep(self.settings.poll_interval_s)
+                busy = self.tick()
+                if between_ticks is not None:
+                    between_ticks()
+                if not busy and self.active_jobs:
+                    watch.sleep(self.settings.poll_interval_s)
+        finally:
+            watch.close()
         self.coordinator.job_finished.set()
         return [job.outcome for job in self.jobs.values() if job.outcome is not None]
 
