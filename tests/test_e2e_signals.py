@@ -1,0 +1,101 @@
+"""End to end: SIGINT and SIGTERM to qxub cancel the job, wait until it is gone, exit 130/143."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import (
+    PROCESS_TIMEOUT_S,
+    QXUB,
+    Backend,
+    StartQxub,
+    group_alive,
+    only_job_dir,
+    wait_for,
+)
+
+from qxub_core.schedulers import make_scheduler
+from qxub_core.schedulers.base import JobPhase
+from qxub_core.schedulers.local_supervisor import read_state
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def wait_until_running(job_root: Path) -> Path:
+    wait_for(lambda: job_root.exists() and any(job_root.glob("*/job_started_*")), what="start")
+    return only_job_dir(job_root)
+
+
+def assert_job_gone(backend: Backend, job_root: Path, job_dir: Path) -> None:
+    """The scheduler says the job ended; on the local backend its whole process group is gone."""
+    job_id = next(job_dir.glob("job_started_*")).name.removeprefix("job_started_")
+    scheduler = make_scheduler(backend.name, {"job_root": str(job_root)})
+    assert scheduler.query([job_id])[job_id].phase in (JobPhase.ENDED, JobPhase.UNKNOWN)
+
+    if backend.name == "local":
+        state = read_state(job_dir)
+        assert state is not None and state.job_pgid is not None
+        assert not group_alive(state.job_pgid)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"]
+)
+def test_signal_cancels_the_job(
+    start_qxub: StartQxub, backend: Backend, job_root: Path, signum: int, code: int
+) -> None:
+    process = start_qxub(["--", "bash", "-c", "echo started; sleep 300 & sleep 300; wait"])
+    job_dir = wait_until_running(job_root)
+
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
+
+    assert process.returncode == code
+    assert stdout == b"started\n"
+    assert stderr.startswith(b"qxub: ") and b"cancelled" in stderr
+    assert_job_gone(backend, job_root, job_dir)
+
+
+def test_ctrl_c_works_when_qxub_started_with_sigint_ignored(
+    backend: Backend, job_root: Path, tmp_path: Path
+) -> None:
+    process = subprocess.Popen(
+        [str(QXUB), "--scheduler", backend.name, "--", "sleep", "300"],
+        env=backend.env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        job_dir = wait_until_running(job_root)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 130
+    assert_job_gone(backend, job_root, job_dir)
+
+
+def test_second_ctrl_c_during_cleanup_leaves_no_job_behind(
+    start_qxub: StartQxub, backend: Backend, job_root: Path, tmp_path: Path
+) -> None:
+    """The job is slow to stop (it ignores SIGTERM); the user presses Ctrl-C again meanwhile."""
+    trapped = tmp_path / "trapped"
+    script = f"trap 'touch {trapped}' TERM; while :; do sleep 0.1; done"
+    process = start_qxub(["--", "bash", "-c", script])
+    job_dir = wait_until_running(job_root)
+
+    process.send_signal(signal.SIGINT)
+    wait_for(trapped.exists, what="the job to receive SIGTERM")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=PROCESS_TIMEOUT_S)
+
+    assert process.returncode == 130
+    assert_job_gone(backend, job_root, job_dir)
