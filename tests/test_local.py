@@ -124,6 +124,7 @@ def test_cancel_ends_the_whole_group_and_maps_to_143(
 ) -> None:
     job = submit_local("bash", "-c", "sleep 30 & sleep 30 & wait")
     wait_for(lambda: (job.job_dir / f"job_started_{job.job_id}").exists())
+    wait_for(lambda: local_scheduler.query([job.job_id])[job.job_id].phase is JobPhase.RUNNING)
     state = read_state(job.job_dir)
     assert state is not None and state.job_pgid is not None
 

@@ -131,6 +131,8 @@ class LocalSupervisor:
         self.state.started_at = time.time()
         self.state.save(self.job_dir)
         logger.info("Job %s: started as process group %d", self.job_id, self.process.pid)
+        if self.cancel_signals:
+            self._terminate_group(signal.SIGTERM)
 
         wait_status, rusage = self._watch(self.process.pid)
         self._finish(wait_status, rusage)
