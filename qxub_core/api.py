@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import queue
 import threading
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from qxub_core import exitcodes
+from qxub_core.config import load_configuration
 from qxub_core.context import build_context
 from qxub_core.environment import capture_environment
 from qxub_core.monitor import FollowedJob, Monitor, MonitorSettings, Outcome
@@ -269,8 +269,9 @@ class Session:
 
     :param scheduler: ``local``, ``pbs``, ``slurm``, ``auto`` or a name a plugin provides.
     :param options: configuration values for the adapter and the monitor (``poll_interval_s``,
-        ``fallback_interval_s``, ``grace_period_s``, ``job_root``, ...). Values missing here are
-        read from ``QXUB_<KEY>`` environment variables, then built-in defaults.
+        ``fallback_interval_s``, ``grace_period_s``, ``job_root``, ...), over qxub's layered
+        configuration (files, then ``QXUB_<KEY>`` environment variables) as the command line
+        reads it.
     :param plugins: the plugins to use; by default the process's (built-ins, entry points and
         run-time registrations).
     """
@@ -283,10 +284,10 @@ class Session:
         plugins: Plugins | None = None,
     ) -> None:
         self.plugins = plugins or default_plugins()
-        self.options = _resolved_options(options or {})
+        self.options = {**load_configuration().as_options(), **(options or {})}
         self.adapter: Scheduler = make_scheduler(scheduler, self.options, self.plugins)
         self.settings = _monitor_settings(self.options)
-        self.job_root = Path(self.options.get("job_root") or _default_job_root())
+        self.job_root = Path(self.options["job_root"]).absolute()
         self._loop = _MonitorLoop(self)
 
     def submit(self, spec: JobSpec) -> Job:
@@ -466,14 +467,6 @@ def _with_kind(context: ContextSpec, kind: str) -> ContextSpec:
     return dataclasses.replace(context, kind=kind)
 
 
-def _resolved_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    resolved = dict(options)
-    for key in ("job_root", "poll_interval_s", "fallback_interval_s", "grace_period_s"):
-        if key not in resolved and f"QXUB_{key.upper()}" in os.environ:
-            resolved[key] = os.environ[f"QXUB_{key.upper()}"]
-    return resolved
-
-
 def _monitor_settings(options: Mapping[str, Any]) -> MonitorSettings:
     return MonitorSettings(
         poll_interval_s=float(options.get("poll_interval_s", MONITOR_DEFAULTS.poll_interval_s)),
@@ -482,9 +475,3 @@ def _monitor_settings(options: Mapping[str, Any]) -> MonitorSettings:
         ),
         grace_period_s=float(options.get("grace_period_s", MONITOR_DEFAULTS.grace_period_s)),
     )
-
-
-def _default_job_root() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("qxub")) / "jobs"

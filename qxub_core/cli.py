@@ -86,6 +86,7 @@ class QxubGroup(click.Group):
         formatter.write_usage("qxub", "[OPTIONS] -- COMMAND [ARGS]...")
         formatter.write_usage("qxub", "[OPTIONS] --shell LINE", prefix="       ")
         formatter.write_usage("qxub", "config list|get|set|path", prefix="       ")
+        formatter.write_usage("qxub", "plugins", prefix="       ")
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The job options (the default command's) and qxub's own, then the subcommands."""
@@ -217,6 +218,7 @@ def _check_renders(spec: JobSpec, scheduler: Scheduler, configuration: Configura
     from qxub_core.script import render_script
 
     job_dir = new_job_dir_path(Path(configuration["job_root"]).absolute(), spec.name)
+    spec = _with_plugin_arguments(spec, scheduler)
     render_script(spec, scheduler, job_dir)
     scheduler.submit_command(job_dir / "job.sh", job_dir, spec)
 
@@ -227,11 +229,20 @@ def _print_dry_run(spec: JobSpec, scheduler: Scheduler, configuration: Configura
     from qxub_core.status import SCRIPT_FILE
 
     job_dir = new_job_dir_path(Path(configuration["job_root"]).absolute(), spec.name)
+    spec = _with_plugin_arguments(spec, scheduler)
     script = render_script(spec, scheduler, job_dir)
     submit = shell_words(scheduler.submit_command(job_dir / SCRIPT_FILE, job_dir, spec))
     text = f"{script}\n# Submit command ({scheduler.name}; nothing was submitted):\n# {submit}\n"
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
+
+
+def _with_plugin_arguments(spec: JobSpec, scheduler: Scheduler) -> JobSpec:
+    """The spec as it will be submitted: with the plugins' submit arguments, checked alike."""
+    from qxub_core.plugins import default_plugins
+    from qxub_core.submission import with_plugin_arguments
+
+    return with_plugin_arguments(spec, scheduler.name, default_plugins())
 
 
 def _run(spec: JobSpec, scheduler: Scheduler, configuration: Configuration, mode: str) -> int:
@@ -312,6 +323,22 @@ def config_path() -> None:
         click.echo(f"{source:<12} {path}{state}")
     if files.project is None:
         click.echo(f"{SOURCE_PROJECT:<12} (no {PROJECT_FILE} here or above)")
+
+
+# Plugins --------------------------------------------------------------------------------------
+
+
+@cli.command("plugins")
+def plugins_command() -> None:
+    """The loaded plugins, where each comes from and the hooks it implements."""
+    from qxub_core.plugins import default_plugins
+
+    plugins = default_plugins()
+    for info in plugins.describe():
+        click.echo(f"{info.name}  ({info.source}: {info.origin})")
+        click.echo(f"    hooks: {', '.join(info.hooks)}")
+    click.echo(f"schedulers: {', '.join(plugins.scheduler_names())}")
+    click.echo(f"contexts: {', '.join(plugins.context_names())}")
 
 
 # Entry point ----------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class Plugins:
         self._origins: dict[str, tuple[str, str]] = {}
         self.observers = ObserverDispatch(self._manager)
 
-        self._add(builtin_plugin, BUILTIN_NAME, SOURCE_BUILTIN, "qxub")
+        self._add(builtin_plugin, BUILTIN_NAME, SOURCE_BUILTIN, _defined_in(builtin_plugin))
         if entry_points:
             self._load_entry_points()
 

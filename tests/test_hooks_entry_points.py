@@ -21,6 +21,8 @@ import pytest
 from qxub_core.plugins import SOURCE_ENTRY_POINT, Plugins
 
 PLUGIN_DIST = Path(__file__).parent / "plugin_dist"
+QXUB = Path(sys.executable).with_name("qxub")
+Done = subprocess.CompletedProcess[str]
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -122,3 +124,61 @@ def test_a_fresh_process_finds_the_plugin_through_the_default_plugins(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["qxub-builtin|built-in", "site|entry point"]
     assert "site-broken" in done.stderr
+
+
+def run_qxub(site_packages: Path, tmp_path: Path, *args: str, submit_args: str = "") -> Done:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(site_packages),
+        "QXUB_JOB_ROOT": str(tmp_path / "jobs"),
+        "QXUB_SITE_TEST_SUBMIT_ARGS": submit_args,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    return subprocess.run(
+        [str(QXUB), *args], capture_output=True, text=True, env=environment, timeout=60
+    )
+
+
+def test_qxub_plugins_lists_what_is_loaded_and_from_where(
+    site_packages: Path, tmp_path: Path
+) -> None:
+    done = run_qxub(site_packages, tmp_path, "plugins")
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("qxub-builtin  (built-in: ")
+    assert lines[0].endswith("builtin_plugin.py)")
+    assert lines[2:] == [
+        "site  (entry point: qxub-site-plugin 1.2.3, qxub: site = qxub_site_plugin:plugin)",
+        "    hooks: qxub_prologue, qxub_scheduler, qxub_scheduler_names, qxub_submit_args",
+        "schedulers: local, pbs, slurm, site",
+        "contexts: none, conda, modules, singularity",
+    ]
+    assert "plugin site-broken (qxub_site_plugin:no_such_plugin) not loaded" in done.stderr
+
+
+def test_plugin_submit_args_show_in_the_dry_run(site_packages: Path, tmp_path: Path) -> None:
+    done = run_qxub(
+        site_packages,
+        tmp_path,
+        *("--scheduler", "pbs", "--dry", "--", "true"),
+        submit_args="-W group_list=lab",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "# qsub -W group_list=lab " in done.stdout
+
+
+def test_plugin_submit_args_that_collide_are_refused_before_submission(
+    site_packages: Path, tmp_path: Path
+) -> None:
+    done = run_qxub(
+        site_packages,
+        tmp_path,
+        *("--scheduler", "pbs", "--cpus", "2", "--", "true"),
+        submit_args="-l ncpus=8",
+    )
+
+    assert done.returncode == 2
+    assert "ncpus=8" in done.stderr and "--cpus" in done.stderr
+    assert not (tmp_path / "jobs").exists()

@@ -1,7 +1,12 @@
-"""A site plugin as a lab would ship it: a scheduler name of its own and an extra prologue line."""
+"""A site plugin as a lab would ship it: a scheduler name of its own and an extra prologue line.
+
+Its submit arguments come from ``QXUB_SITE_TEST_SUBMIT_ARGS`` so that tests can choose them.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +53,10 @@ class SitePlugin:
     @hookimpl
     def qxub_prologue(self) -> list[str]:
         return ["echo site prologue"]
+
+    @hookimpl
+    def qxub_submit_args(self) -> list[str]:
+        return shlex.split(os.environ.get("QXUB_SITE_TEST_SUBMIT_ARGS", ""))
 
 
 plugin = SitePlugin()
