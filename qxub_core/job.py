@@ -312,7 +312,8 @@ class JobRun:
             self.stderr.write(line)
             self.stderr.flush()
         except (OSError, ValueError):
-            pass
+            return
+        self.stderr_sink.at_line_start = True
 
 
 def prepare_job_dir(

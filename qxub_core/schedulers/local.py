@@ -40,6 +40,8 @@ SUPERVISOR_PID_FILE = "local_supervisor.pid"
 INDEX_DIR = ".local-jobs"
 DEFAULT_KILL_GRACE_S = 5.0
 USAGE_WAIT_S = 30.0
+USAGE_FIRST_POLL_S = 0.01  # the record usually lands within milliseconds of the job's end
+USAGE_POLL_S = 0.1
 
 
 def new_job_id() -> str:
@@ -114,14 +116,15 @@ class LocalScheduler(Scheduler):
 
     def usage(self, job_id: str, job_dir: Path, spec: JobSpec) -> Usage | None:
         """The supervisor's usage record, once it has written it (it does so as the job ends)."""
-        deadline = time.monotonic() + USAGE_WAIT_S
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while time.monotonic() < started + USAGE_WAIT_S:
             state = read_state(job_dir)
             if state is not None and state.phase == "ended":
                 return None if state.never_started else Usage.load(job_dir)
             if not self._supervisor_alive(job_id, job_dir):
                 return Usage.load(job_dir)
-            time.sleep(0.05)
+            soon = time.monotonic() < started + 1.0
+            time.sleep(USAGE_FIRST_POLL_S if soon else USAGE_POLL_S)
         return None
 
     def _kill_grace_s(self) -> float:

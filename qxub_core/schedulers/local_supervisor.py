@@ -236,12 +236,11 @@ class LocalSupervisor:
 
     def _finish(self, wait_status: int, rusage: resource.struct_rusage) -> None:
         assert self.process is not None
+        self.state.ended_at = time.time()
         self._clear_leftovers(self.process.pid)
-        _reap_all_children()
 
         self.process.returncode = os.waitstatus_to_exitcode(wait_status)
         self.state.phase = "ended"
-        self.state.ended_at = time.time()
         if os.WIFSIGNALED(wait_status):
             self.state.signal = os.WTERMSIG(wait_status)
         else:
@@ -257,7 +256,8 @@ class LocalSupervisor:
 
     def _clear_leftovers(self, pgid: int) -> None:
         """A job is over when its script is: stray processes of its group are stopped too."""
-        if not group_alive(pgid):
+        _reap_all_children()
+        if not _group_exists(pgid):
             return
 
         logger.info("Job %s: stopping processes left in its group", self.job_id)
@@ -267,6 +267,9 @@ class LocalSupervisor:
             _reap_all_children()
             time.sleep(0.05)
         _signal_group(pgid, signal.SIGKILL)
+        while _group_exists(pgid) and time.time() < deadline + LEFTOVER_GRACE_S:
+            _reap_all_children()
+            time.sleep(0.01)
 
     def _record_usage(self, script_rusage: resource.struct_rusage) -> None:
         assert self.state.started_at is not None and self.state.ended_at is not None
@@ -354,6 +357,17 @@ def _stat_fields(pid: str) -> list[str] | None:
     except OSError:
         return None
     return text[text.rfind(")") + 2 :].split()
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether any process, zombies included, is left in a process group: one system call."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_group(pgid: int, signum: int) -> None:
