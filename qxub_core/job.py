@@ -146,6 +146,8 @@ class JobRun:
             return self._interrupted_before_submission()
 
         job_id = self._submit(job_dir)
+        if job_id is None and self.coordinator.shutdown_requested.is_set():
+            return _interrupted_code(self.coordinator.shutdown_signal)
         if job_id is None:
             return exitcodes.NEVER_RAN
         self.job = SubmittedJob(job_id, job_dir, self.spec, self.scheduler, self.plugins)
@@ -204,7 +206,10 @@ class JobRun:
         try:
             job_id = self.scheduler.submit(script, job_dir, self.spec)
         except SchedulerError as exc:
-            self._say(f"submission refused by {self.scheduler.name}: {exc}")
+            if self.coordinator.shutdown_requested.is_set():
+                self._say(f"interrupted while submitting; {self.scheduler.name} said: {exc}")
+            else:
+                self._say(f"submission refused by {self.scheduler.name}: {exc}")
             return None
         self.coordinator.submission_complete.set()
         logger.info("Job %s: submitted to %s (%s)", job_id, self.scheduler.name, job_dir)

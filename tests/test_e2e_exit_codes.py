@@ -8,7 +8,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import Backend, RunQxub, StartQxub, only_job_dir, wait_for
+from conftest import Backend, RunQxub, StartQxub, group_alive, only_job_dir, wait_for
+
+from qxub_core.schedulers.local_supervisor import read_state
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -90,3 +92,24 @@ def test_full_job_root_is_one_clear_error(run_qxub: RunQxub, backend: Backend) -
 
     assert done.returncode != 0
     assert done.stderr.count(b"\n") == 1 and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
+def test_nothing_of_the_job_outlives_it(run_qxub: RunQxub, job_root: Path) -> None:
+    """A background process the job left behind is stopped, and the supervisor exits too."""
+    done = run_qxub(["--", "bash", "-c", "sleep 300 & echo done"])
+
+    job_dir = only_job_dir(job_root)
+    assert (done.returncode, done.stdout) == (0, b"done\n")
+    wait_for(lambda: read_state(job_dir).phase == "ended", what="the supervisor's record")
+    state = read_state(job_dir)
+    assert not group_alive(state.job_pgid)
+    wait_for(lambda: not _running(state.supervisor_pid), what="the supervisor to exit")
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
