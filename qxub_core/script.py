@@ -69,14 +69,10 @@ qxub_finish() {
     qxub_write_status "@FINAL@$qxub_job_id" "$text"
 }
 
-qxub_never_ran() {
-    printf 'qxub: %s\n' "$2" >>"$qxub_job_dir/@ERR@"
-    qxub_finish 125 "$1: $2"
-    exit 125
-}
-
 qxub_context_failed() {
-    qxub_never_ran context "$1"
+    printf 'qxub: %s\n' "$1" >>"$qxub_job_dir/@ERR@"
+    qxub_finish 125 "context: $1"
+    exit 125
 }
 
 qxub_on_exit() {
@@ -85,6 +81,9 @@ qxub_on_exit() {
 
 qxub_on_signal() {
     trap '' "$1"
+    if [ -z "$qxub_child" ] && [ -n "$qxub_launching" ] && [ "${!:-}" != "$qxub_background" ]; then
+        qxub_child=$!
+    fi
     if [ -n "$qxub_child" ]; then
         kill -s "$1" "$qxub_child" 2>/dev/null
         wait "$qxub_child" 2>/dev/null
@@ -157,6 +156,7 @@ def _header_lines(job_dir: Path, job_id_variable: str) -> list[str]:
         "    exit 125",
         "fi",
         "qxub_child=",
+        "qxub_launching=",
         "qxub_finished=",
         "qxub_exit_code=0",
     ]
@@ -235,15 +235,18 @@ def _login_environment_lines() -> list[str]:
 def _workdir_lines(workdir: Path) -> list[str]:
     target = shlex.quote(str(workdir))
     reason = shlex.quote(f"cannot change to the working directory {workdir}")
-    return [f"cd -- {target} || qxub_never_ran workdir {reason}"]
+    return [f"cd -- {target} || qxub_context_failed {reason}"]
 
 
 def _command_lines(spec: JobSpec, prefix: Sequence[str]) -> list[str]:
     words = ["bash", "-c", spec.command[0]] if spec.shell else list(spec.command)
     command = " ".join([*prefix, shell_words(words)])
     return [
-        "# The command, in the background so that a signal's trap runs at once.",
+        "# The command, in the background so that a signal's trap runs at once. A signal that",
+        "# arrives before its pid is stored finds it in $! (qxub_launching tells it to look).",
         f"qxub_command=({command})",
+        'qxub_background="${!:-}"',
+        "qxub_launching=1",
         '( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \\',
         f'    >>"$qxub_job_dir/{OUT_FILE}" 2>>"$qxub_job_dir/{ERR_FILE}" &',
         "qxub_child=$!",

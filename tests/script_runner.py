@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,14 +40,29 @@ def start_job(
     """Start the job script in its own session, as the local backend's supervisor would."""
     script = prepare_job(job_dir, spec, plugins)
     env = {**(os.environ if environ is None else environ), "QXUB_LOCAL_JOB_ID": JOB_ID}
-    return subprocess.Popen(
-        ["bash", str(script)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with _sigint_not_ignored():
+        return subprocess.Popen(
+            ["bash", str(script)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+@contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """A test run started in the background ignores SIGINT, and so would the job script; a
+    scheduler starts it with SIGINT at its default, so give it that."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_job(

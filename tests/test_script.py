@@ -174,7 +174,7 @@ def test_workdir_is_entered_and_a_missing_one_means_never_ran(tmp_path: Path) ->
     assert returncode == 125
     assert final.splitlines() == [
         "125",
-        f"workdir: cannot change to the working directory {missing.workdir}",
+        f"context: cannot change to the working directory {missing.workdir}",
     ]
 
 
@@ -200,7 +200,7 @@ def test_signal_writes_final_then_script_dies_by_it(tmp_path: Path, name: str, n
     line = f"trap 'touch {marker}; exit 1' {name}; echo ready; while :; do sleep 0.05; done"
     process = start_job(job_dir, with_environment(JobSpec(command=(line,), shell=True)))
     wait_for_start(job_dir)
-    while b"ready" not in (job_dir / "out").read_bytes():
+    while b"ready" not in _bytes_or_none(job_dir / "out"):
         time.sleep(0.02)
 
     process.send_signal(number)
@@ -286,3 +286,11 @@ def test_plugin_prologue_and_epilogue_cannot_change_the_job(tmp_path: Path) -> N
     assert (tmp_path / "job" / "out").read_text() == f"{tmp_path} \n"
     assert (tmp_path / "job" / "err").read_text() == "prologue-says-hi\n"
     assert (tmp_path / "epilogue-saw").read_text() == "4 \n"
+
+
+def _bytes_or_none(path: Path) -> bytes:
+    """The file's bytes, or none while the job has not created it yet."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""

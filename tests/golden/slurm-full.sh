@@ -21,6 +21,7 @@ if [ -z "$qxub_job_id" ]; then
     exit 125
 fi
 qxub_child=
+qxub_launching=
 qxub_finished=
 qxub_exit_code=0
 
@@ -38,14 +39,10 @@ qxub_finish() {
     qxub_write_status "final_exit_code_$qxub_job_id" "$text"
 }
 
-qxub_never_ran() {
-    printf 'qxub: %s\n' "$2" >>"$qxub_job_dir/err"
-    qxub_finish 125 "$1: $2"
-    exit 125
-}
-
 qxub_context_failed() {
-    qxub_never_ran context "$1"
+    printf 'qxub: %s\n' "$1" >>"$qxub_job_dir/err"
+    qxub_finish 125 "context: $1"
+    exit 125
 }
 
 qxub_on_exit() {
@@ -54,6 +51,9 @@ qxub_on_exit() {
 
 qxub_on_signal() {
     trap '' "$1"
+    if [ -z "$qxub_child" ] && [ -n "$qxub_launching" ] && [ "${!:-}" != "$qxub_background" ]; then
+        qxub_child=$!
+    fi
     if [ -n "$qxub_child" ]; then
         kill -s "$1" "$qxub_child" 2>/dev/null
         wait "$qxub_child" 2>/dev/null
@@ -80,10 +80,13 @@ exec >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err"
 # The submitting environment.
 . "$qxub_job_dir/environment.sh"
 
-cd -- /home/user/project || qxub_never_ran workdir 'cannot change to the working directory /home/user/project'
+cd -- /home/user/project || qxub_context_failed 'cannot change to the working directory /home/user/project'
 
-# The command, in the background so that a signal's trap runs at once.
+# The command, in the background so that a signal's trap runs at once. A signal that
+# arrives before its pid is stored finds it in $! (qxub_launching tells it to look).
 qxub_command=(python3 train.py)
+qxub_background="${!:-}"
+qxub_launching=1
 ( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \
     >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err" &
 qxub_child=$!
