@@ -36,7 +36,8 @@ from qxub_core.usage import Usage
 logger = logging.getLogger(__name__)
 
 CANCEL_WAIT_S = 60.0
-CANCEL_QUERY_INTERVAL_S = 0.1
+CANCEL_FIRST_QUERY_S = 0.05  # after a cancel, asking whether the job is gone backs off from this
+CANCEL_LAST_QUERY_S = 2.0  # to this, so a slow scheduler is not asked ten times a second
 SUMMARY_WAIT_S = 0.05  # on a terminal only: how long the summary line may wait for usage
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 OBSERVER_DRAIN_S = 1.0  # the longest qxub's exit waits for observers to take queued events
@@ -279,6 +280,7 @@ class JobRun:
         """Cancel, then ask until the scheduler says the job is over; a new signal re-cancels."""
         signals_seen = self.coordinator.signal_count
         deadline = time.monotonic() + CANCEL_WAIT_S
+        interval_s = CANCEL_FIRST_QUERY_S
         self._cancel_once(job_id)
         while time.monotonic() < deadline:
             if self._job_over(job_id):
@@ -286,7 +288,8 @@ class JobRun:
             if self.coordinator.signal_count != signals_seen:
                 signals_seen = self.coordinator.signal_count
                 self._cancel_once(job_id)
-            time.sleep(CANCEL_QUERY_INTERVAL_S)
+            time.sleep(interval_s)
+            interval_s = min(interval_s * 1.5, CANCEL_LAST_QUERY_S)
         return False
 
     def _cancel_once(self, job_id: str) -> None:
