@@ -279,4 +279,3 @@ def _no_conda(tmp_path: Path) -> dict[str, str]:
     bin_dir = tmp_path / "empty-bin"
     bin_dir.mkdir()
     return {"CONDA_EXE": str(bin_dir / "conda"), "PATH": f"{bin_dir}:/usr/bin:/bin"}
-

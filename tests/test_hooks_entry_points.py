@@ -126,12 +126,16 @@ def test_a_fresh_process_finds_the_plugin_through_the_default_plugins(
     assert "site-broken" in done.stderr
 
 
-def run_qxub(site_packages: Path, tmp_path: Path, *args: str, submit_args: str = "") -> Done:
+def run_qxub(
+    site_packages: Path, tmp_path: Path, *args: str, submit_args: str = "", observer: str = ""
+) -> Done:
     environment = {
         **os.environ,
         "PYTHONPATH": str(site_packages),
         "QXUB_JOB_ROOT": str(tmp_path / "jobs"),
+        "QXUB_POLL_INTERVAL_S": "0.05",
         "QXUB_SITE_TEST_SUBMIT_ARGS": submit_args,
+        "QXUB_SITE_TEST_OBSERVER": observer,
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
     return subprocess.run(
@@ -150,7 +154,8 @@ def test_qxub_plugins_lists_what_is_loaded_and_from_where(
     assert lines[0].endswith("builtin_plugin.py)")
     assert lines[2:] == [
         "site  (entry point: qxub-site-plugin 1.2.3, qxub: site = qxub_site_plugin:plugin)",
-        "    hooks: qxub_prologue, qxub_scheduler, qxub_scheduler_names, qxub_submit_args",
+        "    hooks: qxub_job_started, qxub_prologue, qxub_scheduler, qxub_scheduler_names, "
+        "qxub_submit_args",
         "schedulers: local, pbs, slurm, site",
         "contexts: none, conda, modules, singularity",
     ]
@@ -182,3 +187,31 @@ def test_plugin_submit_args_that_collide_are_refused_before_submission(
     assert done.returncode == 2
     assert "ncpus=8" in done.stderr and "--cpus" in done.stderr
     assert not (tmp_path / "jobs").exists()
+
+
+def test_qxub_exits_with_the_job_while_an_installed_observer_blocks(
+    site_packages: Path, tmp_path: Path
+) -> None:
+    done = run_qxub(
+        site_packages, tmp_path, *("--scheduler", "local", "--", "echo", "hi"), observer="block"
+    )
+
+    assert (done.returncode, done.stdout) == (0, "hi\n")
+    assert "observers still busy after 1s; not waiting for them" in done.stderr
+
+
+def test_an_installed_observer_that_raises_costs_one_warning(
+    site_packages: Path, tmp_path: Path
+) -> None:
+    done = run_qxub(
+        site_packages,
+        tmp_path,
+        *("--scheduler", "local", "--", "sh", "-c", "exit 4"),
+        observer="raise",
+    )
+
+    assert (done.returncode, done.stdout) == (4, "")
+    [warning] = [line for line in done.stderr.splitlines() if "raised" in line]
+    assert "plugin site: qxub_job_started raised RuntimeError: site dashboard unreachable" in (
+        warning
+    )

@@ -1,12 +1,15 @@
 """A site plugin as a lab would ship it: a scheduler name of its own and an extra prologue line.
 
-Its submit arguments come from ``QXUB_SITE_TEST_SUBMIT_ARGS`` so that tests can choose them.
+Its submit arguments come from ``QXUB_SITE_TEST_SUBMIT_ARGS`` so that tests can choose them, and
+its job-started observer blocks forever or raises when ``QXUB_SITE_TEST_OBSERVER`` is ``block``
+or ``raise``.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,6 +60,14 @@ class SitePlugin:
     @hookimpl
     def qxub_submit_args(self) -> list[str]:
         return shlex.split(os.environ.get("QXUB_SITE_TEST_SUBMIT_ARGS", ""))
+
+    @hookimpl
+    def qxub_job_started(self, job_id: str) -> None:
+        behaviour = os.environ.get("QXUB_SITE_TEST_OBSERVER", "")
+        if behaviour == "block":
+            threading.Event().wait()
+        if behaviour == "raise":
+            raise RuntimeError(f"site dashboard unreachable for {job_id}")
 
 
 plugin = SitePlugin()
