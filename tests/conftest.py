@@ -21,6 +21,8 @@ import pytest
 
 from qxub_core.environment import capture_environment, write_environment_file
 from qxub_core.jobdir import create_job_dir
+from qxub_core.schedulers import make_scheduler
+from qxub_core.schedulers.base import Scheduler
 from qxub_core.schedulers.local import LocalScheduler
 from qxub_core.script import render_script, write_script
 from qxub_core.spec import JobSpec, Resources
@@ -84,6 +86,17 @@ def qxub_env(job_root: Path, tmp_path: Path) -> dict[str, str]:
 def backend(request: pytest.FixtureRequest, qxub_env: dict[str, str]) -> Backend:
     BACKENDS[request.param](request, qxub_env)
     return Backend(request.param, qxub_env)
+
+
+@pytest.fixture
+def backend_scheduler(
+    backend: Backend, job_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> Scheduler:
+    """The backend's adapter in this process, seeing what qxub sees (an emulator on ``PATH``)."""
+    for key, value in backend.env.items():
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
+    return make_scheduler(backend.name, {"job_root": str(job_root)})
 
 
 RunQxub = Callable[..., subprocess.CompletedProcess[bytes]]

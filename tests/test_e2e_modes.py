@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Backend, RunQxub, only_job_dir, wait_for
+from conftest import RunQxub, only_job_dir, wait_for
 
-from qxub_core.schedulers import make_scheduler
-from qxub_core.schedulers.base import JobPhase
+from qxub_core.schedulers.base import JobPhase, Scheduler
 
 pytestmark = pytest.mark.timeout(120)
 JOB = ["--", "bash", "-c", "echo to-out; echo to-err >&2; exit 5"]
@@ -42,7 +41,7 @@ def test_quiet_mode_prints_nothing(run_qxub: RunQxub, job_root: Path) -> None:
 
 
 def test_no_wait_returns_at_once_and_the_job_carries_on(
-    run_qxub: RunQxub, backend: Backend, job_root: Path, tmp_path: Path
+    run_qxub: RunQxub, backend_scheduler: Scheduler, job_root: Path, tmp_path: Path
 ) -> None:
     release = tmp_path / "release"
     script = f"while [ ! -e {release} ]; do sleep 0.05; done; echo finished"
@@ -52,8 +51,7 @@ def test_no_wait_returns_at_once_and_the_job_carries_on(
     job_id = done.stdout.decode().strip()
     assert done.returncode == 0
     assert JOB_ID_LINE.match(done.stdout) and done.stderr == b""
-    scheduler = make_scheduler(backend.name, {"job_root": str(job_root)})
-    assert scheduler.query([job_id])[job_id].phase is not JobPhase.ENDED
+    assert backend_scheduler.query([job_id])[job_id].phase is not JobPhase.ENDED
 
     release.touch()
     job_dir = only_job_dir(job_root)

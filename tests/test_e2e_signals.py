@@ -17,8 +17,7 @@ from conftest import (
     wait_for,
 )
 
-from qxub_core.schedulers import make_scheduler
-from qxub_core.schedulers.base import JobPhase
+from qxub_core.schedulers.base import JobPhase, Scheduler
 from qxub_core.schedulers.local_supervisor import read_state
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,10 +28,9 @@ def wait_until_running(job_root: Path) -> Path:
     return only_job_dir(job_root)
 
 
-def assert_job_gone(backend: Backend, job_root: Path, job_dir: Path) -> None:
+def assert_job_gone(backend: Backend, scheduler: Scheduler, job_dir: Path) -> None:
     """The scheduler says the job ended; on the local backend its whole process group is gone."""
     job_id = next(job_dir.glob("job_started_*")).name.removeprefix("job_started_")
-    scheduler = make_scheduler(backend.name, {"job_root": str(job_root)})
     assert scheduler.query([job_id])[job_id].phase in (JobPhase.ENDED, JobPhase.UNKNOWN)
 
     if backend.name == "local":
@@ -45,7 +43,12 @@ def assert_job_gone(backend: Backend, job_root: Path, job_dir: Path) -> None:
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"]
 )
 def test_signal_cancels_the_job(
-    start_qxub: StartQxub, backend: Backend, job_root: Path, signum: int, code: int
+    start_qxub: StartQxub,
+    backend: Backend,
+    backend_scheduler: Scheduler,
+    job_root: Path,
+    signum: int,
+    code: int,
 ) -> None:
     process = start_qxub(["--", "bash", "-c", "echo started; sleep 300 & sleep 300; wait"])
     job_dir = wait_until_running(job_root)
@@ -56,11 +59,11 @@ def test_signal_cancels_the_job(
     assert process.returncode == code
     assert stdout == b"started\n"
     assert stderr.startswith(b"qxub: ") and b"cancelled" in stderr
-    assert_job_gone(backend, job_root, job_dir)
+    assert_job_gone(backend, backend_scheduler, job_dir)
 
 
 def test_ctrl_c_works_when_qxub_started_with_sigint_ignored(
-    backend: Backend, job_root: Path, tmp_path: Path
+    backend: Backend, backend_scheduler: Scheduler, job_root: Path, tmp_path: Path
 ) -> None:
     process = subprocess.Popen(
         [str(QXUB), "--scheduler", backend.name, "--", "sleep", "300"],
@@ -80,11 +83,15 @@ def test_ctrl_c_works_when_qxub_started_with_sigint_ignored(
             process.communicate()
 
     assert process.returncode == 130
-    assert_job_gone(backend, job_root, job_dir)
+    assert_job_gone(backend, backend_scheduler, job_dir)
 
 
 def test_second_ctrl_c_during_cleanup_leaves_no_job_behind(
-    start_qxub: StartQxub, backend: Backend, job_root: Path, tmp_path: Path
+    start_qxub: StartQxub,
+    backend: Backend,
+    backend_scheduler: Scheduler,
+    job_root: Path,
+    tmp_path: Path,
 ) -> None:
     """The job is slow to stop (it ignores SIGTERM); the user presses Ctrl-C again meanwhile."""
     trapped = tmp_path / "trapped"
@@ -98,4 +105,4 @@ def test_second_ctrl_c_during_cleanup_leaves_no_job_behind(
     process.communicate(timeout=PROCESS_TIMEOUT_S)
 
     assert process.returncode == 130
-    assert_job_gone(backend, job_root, job_dir)
+    assert_job_gone(backend, backend_scheduler, job_dir)
