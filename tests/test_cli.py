@@ -276,6 +276,5 @@ def test_debug_logging_names_each_step_on_stderr(run_qxub: RunQxub) -> None:
 
 
 def _no_conda(tmp_path: Path) -> dict[str, str]:
-    bin_dir = tmp_path / "empty-bin"
-    bin_dir.mkdir()
-    return {"CONDA_EXE": str(bin_dir / "conda"), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    """CONDA_EXE naming a conda that is not there: the job script tries it and finds nothing."""
+    return {"CONDA_EXE": str(tmp_path / "no-conda" / "conda")}

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import RunQxub
+from conftest import Backend, RunQxub
 from script_runner import run_job
 
 from qxub_core.context import build_context
@@ -197,12 +197,12 @@ def test_no_container_runtime_stops_the_job_with_125(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(180)
 def test_qxub_runs_in_a_conda_environment_and_refuses_an_unknown_one(
-    run_qxub: RunQxub, tmp_path: Path
+    run_qxub: RunQxub, backend: Backend, tmp_path: Path
 ) -> None:
     envs = tmp_path / "envs"
     (envs / "analysis" / "bin").mkdir(parents=True)
     extra = {
-        "PATH": f"{_bin_dir(tmp_path, 'conda')}:/usr/bin:/bin",
+        "PATH": f"{_bin_dir(tmp_path, 'conda')}:{backend.env['PATH']}",
         "QXUB_FAKE_CONDA_ENVS": str(envs),
     }
 
@@ -218,10 +218,12 @@ def test_qxub_runs_in_a_conda_environment_and_refuses_an_unknown_one(
 
 
 @pytest.mark.timeout(180)
-def test_qxub_runs_in_an_image_and_refuses_a_missing_one(run_qxub: RunQxub, tmp_path: Path) -> None:
+def test_qxub_runs_in_an_image_and_refuses_a_missing_one(
+    run_qxub: RunQxub, backend: Backend, tmp_path: Path
+) -> None:
     image = tmp_path / "tools.sif"
     image.write_bytes(b"SIF")
-    extra = {"PATH": f"{_bin_dir(tmp_path, 'apptainer')}:/usr/bin:/bin"}
+    extra = {"PATH": f"{_bin_dir(tmp_path, 'apptainer')}:{backend.env['PATH']}"}
     line = 'echo "$APPTAINER_CONTAINER:$QXUB_FAKE_BINDS"'
 
     inside = run_qxub(
