@@ -157,10 +157,10 @@ def exec_command(ctx: click.Context, /, **options: Any) -> None:
     configuration = _configuration(options)
     spec = build_spec(command, options, configuration)
     scheduler = _scheduler(configuration)
-    _check_renders(spec, scheduler, configuration)
+    script, submit_command = _rendered(spec, scheduler, configuration)
 
     if options["dry"]:
-        _print_dry_run(spec, scheduler, configuration)
+        _print_dry_run(scheduler.name, script, submit_command)
         ctx.exit(0)
     ctx.exit(_run(spec, scheduler, configuration, mode))
 
@@ -212,29 +212,32 @@ def _scheduler(configuration: Configuration) -> Scheduler:
     return make_scheduler(configuration["scheduler"], configuration.as_options())
 
 
-def _check_renders(spec: JobSpec, scheduler: Scheduler, configuration: Configuration) -> None:
-    """Render once before anything exists, so that adapters refuse bad values up front."""
+def _rendered(
+    spec: JobSpec, scheduler: Scheduler, configuration: Configuration
+) -> tuple[str, list[str]]:
+    """The job script and submit command as they would be, rendered before anything exists so
+    that adapters and plugins refuse bad values up front (the job flow renders its own)."""
     from qxub_core.jobdir import new_job_dir_path
     from qxub_core.script import render_script
-
-    job_dir = new_job_dir_path(Path(configuration["job_root"]).absolute(), spec.name)
-    spec = _with_plugin_arguments(spec, scheduler)
-    render_script(spec, scheduler, job_dir)
-    scheduler.submit_command(job_dir / "job.sh", job_dir, spec)
-
-
-def _print_dry_run(spec: JobSpec, scheduler: Scheduler, configuration: Configuration) -> None:
-    from qxub_core.jobdir import new_job_dir_path
-    from qxub_core.script import render_script, shell_words
     from qxub_core.status import SCRIPT_FILE
 
     job_dir = new_job_dir_path(Path(configuration["job_root"]).absolute(), spec.name)
     spec = _with_plugin_arguments(spec, scheduler)
     script = render_script(spec, scheduler, job_dir)
-    submit = shell_words(scheduler.submit_command(job_dir / SCRIPT_FILE, job_dir, spec))
-    text = f"{script}\n# Submit command ({scheduler.name}; nothing was submitted):\n# {submit}\n"
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.flush()
+    return script, scheduler.submit_command(job_dir / SCRIPT_FILE, job_dir, spec)
+
+
+def _print_dry_run(scheduler_name: str, script: str, submit_command: list[str]) -> None:
+    from qxub_core.script import shell_words
+
+    submit = shell_words(submit_command)
+    text = f"{script}\n# Submit command ({scheduler_name}; nothing was submitted):\n# {submit}\n"
+    try:
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # A reader such as `head` stopped early: what it read is all that was wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _with_plugin_arguments(spec: JobSpec, scheduler: Scheduler) -> JobSpec:
