@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -294,3 +295,19 @@ def _bytes_or_none(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         return b""
+
+
+def test_clean_env_fills_in_who_the_user_is_when_the_scheduler_gives_nothing(
+    tmp_path: Path,
+) -> None:
+    entry = pwd.getpwuid(os.getuid())
+    spec = JobSpec(
+        command=("bash", "-c", 'printf "%s|%s|%s|%s" "$HOME" "$USER" "$LOGNAME" "$SHELL"'),
+        clean_env=True,
+        workdir=tmp_path,
+    )
+
+    run_job(tmp_path / "job", spec, environ={})
+
+    expected = f"{entry.pw_dir}|{entry.pw_name}|{entry.pw_name}|{entry.pw_shell}"
+    assert (tmp_path / "job" / "out").read_text() == expected

@@ -79,6 +79,11 @@ for qxub_name in $(compgen -e); do
 done
 PATH="$(command -p getconf PATH 2>/dev/null || printf /usr/bin:/bin)"
 export PATH
+# As login(1) would: who the user is, from the password database, where not given.
+qxub_user="$(id -un)"
+IFS=: read -r _ _ _ _ _ qxub_home qxub_shell < <(getent passwd "$qxub_user")
+export USER="${USER:-$qxub_user}" LOGNAME="${LOGNAME:-$qxub_user}"
+export HOME="${HOME:-$qxub_home}" SHELL="${SHELL:-${qxub_shell:-/bin/sh}}"
 if [ -r /etc/profile ]; then . /etc/profile; fi
 for qxub_profile in "$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"; do
     if [ -r "$qxub_profile" ]; then . "$qxub_profile"; break; fi
