@@ -5,6 +5,8 @@ environment modules (``module load``), a conda environment (through conda's shel
 command's output is not buffered as with ``conda run``) and a Singularity/Apptainer image (the
 command is wrapped as ``<runtime> exec --bind ... IMAGE cmd...``). Modules may be combined with
 either of the other two; they load first, so a module can provide conda or the container runtime.
+When the scheduler bound GPUs to the job (``CUDA_VISIBLE_DEVICES``, ``ROCR_VISIBLE_DEVICES``), the
+container gets them through ``--nv`` or ``--rocm``.
 
 A context that cannot be activated calls ``qxub_context_failed <why>``, which the script defines:
 the reason goes to the job's ``err`` and into the final status file (exit 125), and the command
@@ -88,7 +90,8 @@ def command_prefix(context: ContextSpec) -> list[str]:
     if not context.image:
         return []
     binds = [word for spec in context.binds for word in ("--bind", shlex.quote(spec))]
-    return ['"$qxub_container_runtime"', "exec", *binds, shlex.quote(context.image)]
+    gpus = '"${qxub_container_gpus[@]}"'
+    return ['"$qxub_container_runtime"', "exec", gpus, *binds, shlex.quote(context.image)]
 
 
 class BuiltinContexts:
@@ -148,6 +151,10 @@ def _container_lines(image: str, binds: Sequence[str]) -> list[str]:
     return [
         f'qxub_container_runtime="$({runtimes})" \\',
         f"    || qxub_context_failed {shlex.quote(missing)}",
+        "# The GPUs the scheduler bound to this job, made visible inside the container.",
+        "qxub_container_gpus=()",
+        'if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then qxub_container_gpus+=(--nv); fi',
+        'if [ -n "${ROCR_VISIBLE_DEVICES:-}" ]; then qxub_container_gpus+=(--rocm); fi',
         f"{probe} || qxub_context_failed {shlex.quote(failed)}",
     ]
 

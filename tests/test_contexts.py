@@ -32,7 +32,8 @@ def _bin_dir(tmp_path: Path, *tools: str) -> Path:
 
 
 def _environ(bin_dir: Path, **extra: str) -> dict[str, str]:
-    environ = {key: value for key, value in os.environ.items() if key != "CONDA_EXE"}
+    left_out = {"CONDA_EXE", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"}
+    environ = {key: value for key, value in os.environ.items() if key not in left_out}
     environ["PATH"] = f"{bin_dir}:/usr/bin:/bin"
     return {**environ, **extra}
 
@@ -162,6 +163,28 @@ def test_command_runs_inside_the_image_with_binds(tmp_path: Path, runtime: str) 
 
     assert (returncode, final) == (0, "0\n")
     assert out == f"{image}\n/scratch /data:/in:ro\na b\n\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("bound", "options"),
+    [
+        ({}, ""),
+        ({"CUDA_VISIBLE_DEVICES": "0,1"}, "--nv"),
+        ({"ROCR_VISIBLE_DEVICES": "0"}, "--rocm"),
+    ],
+)
+def test_gpus_bound_to_the_job_are_passed_into_the_image(
+    tmp_path: Path, bound: dict[str, str], options: str
+) -> None:
+    image = tmp_path / "tools.sif"
+    image.write_bytes(b"SIF")
+    environ = _environ(_bin_dir(tmp_path, "apptainer"), **bound)
+    command = ("bash", "-c", 'printf "%s" "$QXUB_FAKE_GPUS"')
+
+    returncode, _, out, _ = _run(tmp_path, command, build_context(image=str(image)), environ)
+
+    assert (returncode, out) == (0, options)
 
 
 @pytest.mark.timeout(60)

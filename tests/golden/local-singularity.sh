@@ -81,13 +81,17 @@ declare -F module >/dev/null || qxub_context_failed 'environment modules are not
 module load singularity || qxub_context_failed 'module load singularity failed'
 qxub_container_runtime="$(command -v apptainer || command -v singularity)" \
     || qxub_context_failed 'neither apptainer nor singularity is on PATH'
-"$qxub_container_runtime" exec --bind /scratch --bind /data:/in:ro /images/tools.sif true || qxub_context_failed 'container image /images/tools.sif does not start'
+# The GPUs the scheduler bound to this job, made visible inside the container.
+qxub_container_gpus=()
+if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then qxub_container_gpus+=(--nv); fi
+if [ -n "${ROCR_VISIBLE_DEVICES:-}" ]; then qxub_container_gpus+=(--rocm); fi
+"$qxub_container_runtime" exec "${qxub_container_gpus[@]}" --bind /scratch --bind /data:/in:ro /images/tools.sif true || qxub_context_failed 'container image /images/tools.sif does not start'
 
 cd -- /home/user/project || qxub_context_failed 'cannot change to the working directory /home/user/project'
 
 # The command, in the background so that a signal's trap runs at once. A signal that
 # arrives before its pid is stored finds it in $! (qxub_launching tells it to look).
-qxub_command=("$qxub_container_runtime" exec --bind /scratch --bind /data:/in:ro /images/tools.sif python3 /work/run.py)
+qxub_command=("$qxub_container_runtime" exec "${qxub_container_gpus[@]}" --bind /scratch --bind /data:/in:ro /images/tools.sif python3 /work/run.py)
 qxub_background="${!:-}"
 qxub_launching=1
 ( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \
