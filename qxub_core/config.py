@@ -47,12 +47,12 @@ Parser = Callable[[object, str], Any]
 
 @dataclass(frozen=True)
 class Key:
-    """One configuration key: how its values are read, its default and what it means."""
+    """One configuration key: how its values are read and its default (docs/configuration.md
+    says what each means)."""
 
     name: str
     parse: Parser
     default: Any
-    help: str
 
     @property
     def env_var(self) -> str:
@@ -154,21 +154,21 @@ def _default_job_root() -> Path:
 KEYS: dict[str, Key] = {
     key.name: key
     for key in (
-        Key("scheduler", _scheduler_name, "auto", "auto, local, pbs or slurm"),
-        Key("job_root", _path, None, "where job directories are made"),
-        Key("poll_interval_s", _seconds(0, False), 0.1, "output and status-file tick"),
-        Key("fallback_interval_s", _seconds(0, False), 60.0, "scheduler query interval"),
-        Key("grace_period_s", _seconds(0, True), 10.0, "wait for a final file after an end"),
-        Key("pbs_resource_form", _choice("select", "plain"), "select", "PBS -l form"),
-        Key("name", _text, None, "default job name (else the command's name)"),
-        Key("project", _text, None, "default project (-P)"),
-        Key("queue", _text, None, "default queue (-q)"),
-        Key("cpus", _count(1), None, "default CPU count"),
-        Key("mem", _memory, None, "default memory, such as 16GB"),
-        Key("runtime", _duration, None, "default walltime, such as 2h"),
-        Key("gpus", _count(0), None, "default GPU count"),
-        Key("disk", _memory, None, "default local disk, such as 100GB"),
-        Key("storage", _text, None, "default PBS storage list (Gadi)"),
+        Key("scheduler", _scheduler_name, "auto"),
+        Key("job_root", _path, None),
+        Key("poll_interval_s", _seconds(0, False), 0.1),
+        Key("fallback_interval_s", _seconds(0, False), 60.0),
+        Key("grace_period_s", _seconds(0, True), 10.0),
+        Key("pbs_resource_form", _choice("select", "plain"), "select"),
+        Key("name", _text, None),
+        Key("project", _text, None),
+        Key("queue", _text, None),
+        Key("cpus", _count(1), None),
+        Key("mem", _memory, None),
+        Key("runtime", _duration, None),
+        Key("gpus", _count(0), None),
+        Key("disk", _memory, None),
+        Key("storage", _text, None),
     )
 }
 
