@@ -28,10 +28,13 @@ def job_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="qxub-bench-")) / "jobs"
 
 
-def start_qxub(args: Sequence[str], root: Path, **popen: Any) -> subprocess.Popen[bytes]:
+def start_qxub(
+    args: Sequence[str], root: Path, extra_env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[bytes]:
     """``qxub --scheduler local ARGS`` in the background."""
     command = [str(QXUB), "--scheduler", "local", *args]
-    return subprocess.Popen(command, env=bench_env(root), stdin=subprocess.DEVNULL, **popen)
+    env = {**bench_env(root), **(extra_env or {})}
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, **popen)
 
 
 def report(what: str, samples_s: Sequence[float], unit: str = "s", target: str = "") -> None:
