@@ -121,26 +121,29 @@ def test_ctrl_c_cancels_every_job_and_snakemake_exits(
             shell: "echo $$ > pid.{wildcards.i}; sleep 300; touch {output}"
         """,
     )
-    process = subprocess.Popen(
-        snakemake_command(backend),
-        cwd=workdir,
-        env=backend.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    stderr_path = tmp_path / "snakemake.err"
+    with open(stderr_path, "w") as stderr_file:
+        process = subprocess.Popen(
+            snakemake_command(backend),
+            cwd=workdir,
+            env=backend.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+            preexec_fn=_as_at_a_prompt,
+        )
     try:
         pid_files = [workdir / f"pid.{i}" for i in range(3)]
         wait_for(lambda: all(_has_text(path) for path in pid_files), 120, "three running jobs")
         pids = [int(path.read_text()) for path in pid_files]
 
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait()
+    stderr = stderr_path.read_text()
 
     assert "cancelling 3 job(s)" in stderr
     wait_for(lambda: not any(_alive(pid) for pid in pids), 60, "the jobs' processes to end")
@@ -154,6 +157,12 @@ def wait_for_usage(job_dir: Path) -> bool:
         return True
     wait_for(lambda: (job_dir / "usage.json").exists(), 30, f"usage.json in {job_dir}")
     return True
+
+
+def _as_at_a_prompt() -> None:
+    """SIGINT as a command typed at a terminal has it (a test run in the background of a
+    non-interactive shell starts with it ignored, and its children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _has_text(path: Path) -> bool:
