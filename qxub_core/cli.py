@@ -383,6 +383,8 @@ def _invoke(args: list[str]) -> int:
         return _refuse_value_error(error)
     except OSError as error:
         return _refuse(_os_error_line(error), NEVER_RAN)
+    except RuntimeError as error:
+        return _refuse_runtime_error(error)
     except KeyboardInterrupt:
         return INTERRUPTED
     return int(result) if isinstance(result, int) else 0
@@ -395,6 +397,15 @@ def _refuse_value_error(error: ValueError) -> int:
 
     if isinstance(error, (UnknownSchedulerError, UnknownContextError)):
         return _refuse(str(error), USAGE_ERROR)
+    raise error
+
+
+def _refuse_runtime_error(error: RuntimeError) -> int:
+    """A plugin that failed while the job was prepared: nothing was submitted."""
+    from qxub_core.plugins import PluginError
+
+    if isinstance(error, PluginError):
+        return _refuse(str(error), NEVER_RAN)
     raise error
 
 

@@ -101,12 +101,12 @@ def _call_observer(impl: pluggy.HookImpl, arguments: dict[str, Any]) -> None:
             function.__name__,
             type(error).__name__,
             error,
-            _where_defined(function),
+            where_defined(function),
         )
         logger.debug("traceback of plugin %s", impl.plugin_name, exc_info=True)
 
 
-def _where_defined(function: Callable[..., object]) -> str:
+def where_defined(function: Callable[..., object]) -> str:
     try:
         path = inspect.getsourcefile(function) or "?"
         line = inspect.getsourcelines(function)[1]

@@ -10,6 +10,9 @@ Plugins are registered in three steps, and later ones are asked first by provide
 A plugin that fails to load or does not match the hook specifications is left out with one
 warning naming it; qxub itself keeps working. A run-time registration that does not match is
 refused with :class:`pluggy.PluginValidationError`, since the program registering it can fix it.
+A provider hook that raises, or answers with something other than what its specification asks
+for, stops the job before anything is submitted with a :class:`PluginError` naming the plugin,
+the hook and where the plugin's function is defined.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from qxub_core import builtin_plugin, hooks
-from qxub_core.observers import ObserverDispatch
+from qxub_core.observers import ObserverDispatch, where_defined
+from qxub_core.spec import SpecError
 
 if TYPE_CHECKING:
     from qxub_core.hooks import ExecutionContext
@@ -45,6 +49,10 @@ SOURCE_RUN_TIME = "run time"
 
 class UnknownContextError(ValueError):
     """An execution context kind that no plugin answers to."""
+
+
+class PluginError(RuntimeError):
+    """A plugin's provider hook raised or gave an answer of the wrong kind; nothing submitted."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class Plugins:
         """The adapter class for ``name``; the last-registered plugin answering wins."""
         from qxub_core.schedulers import UnknownSchedulerError
 
-        found: type[Scheduler] | None = self._manager.hook.qxub_scheduler(name=name)
+        found: type[Scheduler] | None = self._first("qxub_scheduler", name=name)
         if found is None:
             valid = ", ".join(["auto", *self.scheduler_names()])
             raise UnknownSchedulerError(f"unknown scheduler {name!r}; choose one of {valid}")
@@ -108,11 +116,11 @@ class Plugins:
 
     def scheduler_names(self) -> list[str]:
         """Every scheduler name a plugin answers to, built-ins first."""
-        return _unique(self._combined(self._manager.hook.qxub_scheduler_names()))
+        return _unique(self._combined("qxub_scheduler_names"))
 
     def context(self, name: str) -> ExecutionContext:
         """The execution context for kind ``name``; the last-registered plugin answering wins."""
-        found: ExecutionContext | None = self._manager.hook.qxub_context(name=name)
+        found: ExecutionContext | None = self._first("qxub_context", name=name)
         if found is None:
             valid = ", ".join(self.context_names())
             raise UnknownContextError(f"unknown execution context {name!r}; choose one of {valid}")
@@ -120,19 +128,19 @@ class Plugins:
 
     def context_names(self) -> list[str]:
         """Every context kind a plugin answers to, built-ins first."""
-        return _unique(self._combined(self._manager.hook.qxub_context_names()))
+        return _unique(self._combined("qxub_context_names"))
 
     def prologue_lines(self, spec: JobSpec, scheduler: str) -> list[str]:
         """Every plugin's prologue lines, in registration order."""
-        return self._combined(self._manager.hook.qxub_prologue(spec=spec, scheduler=scheduler))
+        return self._combined("qxub_prologue", spec=spec, scheduler=scheduler)
 
     def epilogue_lines(self, spec: JobSpec, scheduler: str) -> list[str]:
         """Every plugin's epilogue lines, in registration order."""
-        return self._combined(self._manager.hook.qxub_epilogue(spec=spec, scheduler=scheduler))
+        return self._combined("qxub_epilogue", spec=spec, scheduler=scheduler)
 
     def submit_args(self, spec: JobSpec, scheduler: str) -> list[str]:
         """Every plugin's extra submit arguments, in registration order (not yet checked)."""
-        return self._combined(self._manager.hook.qxub_submit_args(spec=spec, scheduler=scheduler))
+        return self._combined("qxub_submit_args", spec=spec, scheduler=scheduler)
 
     # Observer hooks ----------------------------------------------------------------------
 
@@ -190,13 +198,36 @@ class Plugins:
         callers = self._manager.get_hookcallers(plugin) or []
         return tuple(sorted(caller.name for caller in callers))
 
-    @staticmethod
-    def _combined(answers: Iterable[Iterable[str] | None]) -> list[str]:
-        """Concatenate list answers in registration order (pluggy asks the newest first)."""
-        lines: list[str] = []
-        for answer in reversed(list(answers)):
-            lines.extend(answer or ())
-        return lines
+    def _first(self, hook_name: str, **arguments: Any) -> Any:
+        """The first answer that is not ``None``, asking the latest-registered plugin first."""
+        for impl in self._impls_newest_first(hook_name):
+            answer = _ask(impl, hook_name, arguments)
+            if answer is not None:
+                return answer
+        return None
+
+    def _combined(self, hook_name: str, **arguments: Any) -> list[str]:
+        """Every plugin's list of words or lines, concatenated in registration order."""
+        words: list[str] = []
+        for impl in reversed(self._impls_newest_first(hook_name)):
+            answer = _ask(impl, hook_name, arguments)
+            if answer is None:
+                continue
+            if isinstance(answer, str) or not all(isinstance(word, str) for word in answer):
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: {hook_name} returned {answer!r}, expected a "
+                    f"list of strings (defined at {where_defined(impl.function)})"
+                )
+            words.extend(answer)
+        return words
+
+    def _impls_newest_first(self, hook_name: str) -> list[pluggy.HookImpl]:
+        caller: pluggy.HookCaller = getattr(self._manager.hook, hook_name)
+        return [
+            impl
+            for impl in reversed(caller.get_hookimpls())
+            if not (impl.wrapper or impl.hookwrapper)
+        ]
 
 
 _default: Plugins | None = None
@@ -215,6 +246,19 @@ def default_plugins() -> Plugins:
 def register(plugin: object, name: str | None = None) -> str:
     """Register ``plugin`` with the process's plugins (see :meth:`Plugins.register`)."""
     return default_plugins().register(plugin, name)
+
+
+def _ask(impl: pluggy.HookImpl, hook_name: str, arguments: dict[str, Any]) -> Any:
+    """One plugin's answer; its failure becomes a :class:`PluginError` naming it."""
+    try:
+        return impl.function(*[arguments[name] for name in impl.argnames])
+    except SpecError:
+        raise
+    except Exception as error:
+        raise PluginError(
+            f"plugin {impl.plugin_name}: {hook_name} raised {type(error).__name__}: {error} "
+            f"(defined at {where_defined(impl.function)})"
+        ) from error
 
 
 def _origin_of(entry_point: metadata.EntryPoint) -> str:

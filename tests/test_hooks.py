@@ -10,17 +10,27 @@ import pluggy
 import pytest
 
 from qxub_core.hooks import hookimpl
-from qxub_core.plugins import SOURCE_BUILTIN, SOURCE_RUN_TIME, Plugins, UnknownContextError
+from qxub_core.plugins import (
+    SOURCE_BUILTIN,
+    SOURCE_RUN_TIME,
+    PluginError,
+    Plugins,
+    UnknownContextError,
+)
 from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
 from qxub_core.schedulers.base import JobState, Scheduler
-from qxub_core.spec import ContextSpec, JobSpec
+from qxub_core.spec import ContextSpec, JobSpec, SpecError
 from qxub_core.usage import Usage
 
 
-def make_adapter(adapter_name: str) -> type[Scheduler]:
+def make_adapter(adapter_name: str, detected: bool = False) -> type[Scheduler]:
     class NamedScheduler(Scheduler):
         name = adapter_name
         job_id_variable = "NAMED_JOB_ID"
+
+        @classmethod
+        def detect(cls) -> bool:
+            return detected
 
         def directives(self, spec: JobSpec, job_dir: Path) -> list[str]:
             return []
@@ -44,9 +54,9 @@ def make_adapter(adapter_name: str) -> type[Scheduler]:
 
 
 class SchedulerPlugin:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, detected: bool = False) -> None:
         self.name = name
-        self.adapter = make_adapter(name)
+        self.adapter = make_adapter(name, detected)
 
     @hookimpl
     def qxub_scheduler(self, name: str) -> type[Scheduler] | None:
@@ -240,3 +250,76 @@ def test_provider_hooks_pass_only_the_arguments_a_plugin_declares(
     plugins.prologue_lines(spec, "local")
 
     assert seen == [{"scheduler": "local"}]
+
+
+def test_a_provider_hook_that_raises_names_the_plugin(plugins: Plugins, spec: JobSpec) -> None:
+    class Broken:
+        @hookimpl
+        def qxub_prologue(self) -> list[str]:
+            raise KeyError("site_config")
+
+    plugins.register(Broken(), name="broken")
+
+    with pytest.raises(PluginError) as raised:
+        plugins.prologue_lines(spec, "local")
+
+    message = str(raised.value)
+    assert message.startswith("plugin broken: qxub_prologue raised KeyError: 'site_config' ")
+    assert f"(defined at {__file__}:" in message
+
+
+def test_an_answer_of_the_wrong_kind_is_refused(plugins: Plugins, spec: JobSpec) -> None:
+    class OneString:
+        @hookimpl
+        def qxub_submit_args(self) -> str:
+            return "--exclusive"
+
+    plugins.register(OneString(), name="one-string")
+
+    with pytest.raises(PluginError, match="qxub_submit_args returned '--exclusive', expected a"):
+        plugins.submit_args(spec, "slurm")
+
+
+def test_a_plugin_refusing_a_value_is_a_spec_error(plugins: Plugins) -> None:
+    class Strict:
+        @hookimpl
+        def qxub_context(self, name: str) -> None:
+            raise SpecError(f"--sif: images must live under /apps, not {name}")
+
+    plugins.register(Strict())
+
+    with pytest.raises(SpecError, match="images must live under /apps"):
+        plugins.context("singularity")
+
+
+def test_a_failing_prologue_plugin_stops_qxub_before_submission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qxub_core import cli, plugins
+
+    class Broken:
+        @hookimpl
+        def qxub_prologue(self) -> list[str]:
+            raise RuntimeError("no site config")
+
+    monkeypatch.setenv("QXUB_JOB_ROOT", str(tmp_path / "jobs"))
+    monkeypatch.setattr(plugins, "_default", Plugins(entry_points=False))
+    plugins.register(Broken(), name="broken")
+
+    code = cli._invoke(["--scheduler", "local", "--", "true"])
+
+    assert code == 125
+    assert capsys.readouterr().err.startswith(
+        "qxub: plugin broken: qxub_prologue raised RuntimeError: no site config"
+    )
+    assert not (tmp_path / "jobs").exists()
+
+
+def test_auto_detection_tries_the_schedulers_plugins_add_first(plugins: Plugins) -> None:
+    from qxub_core.schedulers import resolve_scheduler_name
+
+    absent, present = SchedulerPlugin("absent"), SchedulerPlugin("lab", detected=True)
+    plugins.register(present, name="present")
+    plugins.register(absent, name="absent")
+
+    assert resolve_scheduler_name("auto", plugins) == "lab"

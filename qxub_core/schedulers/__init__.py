@@ -35,11 +35,15 @@ def scheduler_class(name: str, plugins: Plugins | None = None) -> type[Scheduler
 
 
 def resolve_scheduler_name(name: str, plugins: Plugins | None = None) -> str:
-    """``auto`` becomes the first scheduler found on this machine, else ``local``."""
+    """``auto`` becomes the first scheduler found on this machine, else ``local``.
+
+    Schedulers that plugins add are tried first (the latest-registered first), then the
+    built-ins in :data:`DETECTION_ORDER`.
+    """
     if name != "auto":
         scheduler_class(name, plugins)
         return name
-    for candidate in DETECTION_ORDER:
+    for candidate in _detection_order(plugins):
         if _detected(candidate, plugins):
             return candidate
     return "local"
@@ -50,6 +54,14 @@ def make_scheduler(
 ) -> Scheduler:
     """An adapter instance for ``name`` (``auto`` allowed), configured with ``options``."""
     return scheduler_class(resolve_scheduler_name(name, plugins), plugins)(options)
+
+
+def _detection_order(plugins: Plugins | None) -> list[str]:
+    from qxub_core.plugins import default_plugins
+
+    names = (plugins or default_plugins()).scheduler_names()
+    added = [name for name in names if name not in BUILTIN_SCHEDULERS]
+    return [*reversed(added), *DETECTION_ORDER]
 
 
 def _detected(name: str, plugins: Plugins | None) -> bool:
