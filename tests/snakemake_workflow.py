@@ -68,7 +68,8 @@ def job_dirs(job_root: Path, rule: str) -> list[Path]:
 
 
 def requested_mem_bytes(job_dir: Path) -> int | None:
-    """The memory a job asked its scheduler for: its directive, or the local supervisor's record."""
+    """The memory a job asked its scheduler for: its directive, or the local supervisor's record
+    (``None`` until the supervisor has written it)."""
     script = (job_dir / "job.sh").read_text()
     slurm = re.search(r"^#SBATCH --mem=(\d+)M$", script, re.MULTILINE)
     if slurm:
@@ -76,6 +77,9 @@ def requested_mem_bytes(job_dir: Path) -> int | None:
     pbs = re.search(r"^#PBS -l .*\bmem=(\d+)mb\b", script, re.MULTILINE | re.IGNORECASE)
     if pbs:
         return int(pbs.group(1)) * MIB
-    usage = json.loads((job_dir / "usage.json").read_text())
+    try:
+        usage = json.loads((job_dir / "usage.json").read_text())
+    except FileNotFoundError:
+        return None
     value = usage.get("mem_requested_bytes")
     return int(value) if value is not None else None

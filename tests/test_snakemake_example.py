@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Backend
+from conftest import Backend, wait_for
 from snakemake_workflow import (
     MIB,
     WORKFLOW_TIMEOUT_S,
@@ -33,6 +33,7 @@ def test_the_example_workflow_runs_end_to_end(
     assert report == "alpha 1000\nbeta 1000\ngamma/delta 1000\n3000\n"
 
     first, retry = job_dirs(job_root, "fit_model")
+    wait_for(lambda: requested_mem_bytes(retry) is not None, 30, "the retry's request")
     assert requested_mem_bytes(retry) == 300 * MIB
     assert "fit_model needs 300 MB, got 150 MB" in (first / "err").read_text()
 
