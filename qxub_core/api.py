@@ -217,7 +217,10 @@ class Job:
 
     def output(self, stream: str = "out", poll_interval_s: float | None = None) -> Iterator[bytes]:
         """The job's ``out`` (or ``err``) bytes as they arrive, unchanged, until it has ended."""
-        path = {"out": self.out_path, "err": self.err_path}[stream]
+        paths = {OUT_FILE: self.out_path, ERR_FILE: self.err_path}
+        if stream not in paths:
+            raise ValueError(f"unknown stream {stream!r}; choose one of {', '.join(paths)}")
+        path = paths[stream]
         interval_s = poll_interval_s or self._session.settings.poll_interval_s
         offset = 0
         while True:

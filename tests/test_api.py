@@ -317,3 +317,11 @@ def test_plugin_submit_args_pass_the_raw_argument_check(tmp_path: Path, plugins:
 def test_bad_values_are_refused_before_anything_is_submitted(session: Session) -> None:
     with pytest.raises(SpecError, match="mem: cannot read '16'"):
         shell("true", mem="16")
+
+
+def test_an_unknown_output_stream_lists_the_valid_ones(session: Session) -> None:
+    job = session.submit(shell("true"))
+
+    with pytest.raises(ValueError, match="unknown stream 'stdout'; choose one of out, err"):
+        next(job.output("stdout"))
+    assert job.wait(timeout=30) == 0

@@ -84,9 +84,11 @@ class LabContexts:
         return ["lab-env"]
 
 
-def step(name: str, line: str, workdir: Path, **fields: object) -> JobSpec:
-    """A pipeline step: one shell line run in ``workdir``."""
-    return job_spec(["bash", "-c", line], name=name, workdir=workdir, walltime="10m", **fields)
+def step(name: str, line: str, workdir: Path, context: str | None = None) -> JobSpec:
+    """A pipeline step: one shell line run in ``workdir`` (in ``context``, when given)."""
+    return job_spec(
+        ["bash", "-c", line], name=name, workdir=workdir, walltime="10m", context=context
+    )
 
 
 def run_pipeline(session: Session, workdir: Path) -> int:
