@@ -21,6 +21,8 @@ from snakemake_workflow import (
 
 pytestmark = pytest.mark.timeout(WORKFLOW_TIMEOUT_S + 60)
 
+PBS_EMULATOR = Path(__file__).resolve().parent / "pbs_emulator"
+
 
 def test_an_invalid_resource_fails_only_its_job(
     backend: Backend, tmp_path: Path, job_root: Path
@@ -166,3 +168,32 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_transiently_refused_submission_is_tried_again(
+    qxub_env: dict[str, str], tmp_path: Path, job_root: Path
+) -> None:
+    # The PBS emulator's qsub cannot reach its server twice, then accepts.
+    emulator_home = tmp_path / "pbs"
+    (emulator_home / "faults").mkdir(parents=True)
+    (emulator_home / "faults" / "qsub_failures").write_text("2")
+    env = {
+        **qxub_env,
+        "PBS_EMULATOR_HOME": str(emulator_home),
+        "PATH": f"{PBS_EMULATOR}:{qxub_env['PATH']}",
+    }
+    write_snakefile(
+        tmp_path / "wf",
+        """
+        rule once:
+            output: "done.txt"
+            shell: "echo done > {output}"
+        """,
+    )
+
+    done = run_snakemake(Backend("pbs", env), tmp_path / "wf")
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wf" / "done.txt").read_text() == "done\n"
+    assert (emulator_home / "faults" / "qsub_failures").read_text() == "0"
+    assert len(job_dirs(job_root, "once")) == 1
