@@ -44,8 +44,24 @@ def _local_backend(request: pytest.FixtureRequest, env: dict[str, str]) -> None:
     """The local backend needs nothing: it is always there."""
 
 
+def _pbs_backend(request: pytest.FixtureRequest, env: dict[str, str]) -> None:
+    """The PBS emulator first on PATH, with its own state for this test only."""
+    from pbs_emulator_env import emulator_environment
+
+    env.update(emulator_environment(request.getfixturevalue("tmp_path")))
+    request.addfinalizer(lambda: _end_accounting_watchers(env))
+
+
+def _end_accounting_watchers(env: dict[str, str]) -> None:
+    """PBS jobs have an accounting watcher each; it stops when its job directory goes."""
+    import shutil
+
+    shutil.rmtree(env["QXUB_JOB_ROOT"], ignore_errors=True)
+
+
 BACKENDS: dict[str, BackendSetup] = {
     "local": _local_backend,
+    "pbs": _pbs_backend,
 }
 
 

@@ -63,7 +63,7 @@ _SIZE_UNITS = (("tb", 1024**4), ("gb", 1024**3), ("mb", 1024**2), ("kb", 1024))
 QSTAT_POLICY = CommandPolicy(timeout_s=30.0)
 QSUB_POLICY = CommandPolicy(timeout_s=60.0, retry_timeouts=False)
 VERSION_POLICY = CommandPolicy(timeout_s=5.0, attempts=1)
-USAGE_POLL_S = 1.0
+USAGE_POLL_S = 0.2
 
 
 class UnsupportedSchedulerError(SchedulerError):
@@ -117,6 +117,7 @@ class PbsScheduler(Scheduler):
                 "qsub printed no job id", command=["qsub"], output=done.stdout + done.stderr
             )
         logger.info("Job %s: submitted with qsub", job_id)
+        self._watch_accounting(job_id, job_dir)
         return job_id
 
     def cancel(self, job_ids: Sequence[str]) -> None:
@@ -127,12 +128,36 @@ class PbsScheduler(Scheduler):
     def query(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         if not job_ids:
             return {}
-        jobs, unknown = self._qstat(job_ids)
+        jobs, unknown = self.read_qstat(job_ids)
         return {job_id: _job_state(job_id, jobs, unknown) for job_id in job_ids}
 
     def usage(self, job_id: str, job_dir: Path, spec: JobSpec) -> Usage | None:
-        job = self._finished_record(job_id)
-        return None if job is None else usage_from_qstat(job_id, job)
+        """The accounting of a finished job, asked of PBS until the grace period runs out.
+
+        The watcher started at submission writes ``usage.json`` as well, so the record exists
+        even when qxub returns the prompt before this call can finish.
+        """
+        deadline = time.monotonic() + float(self.options.get("grace_period_s", 10))
+        while True:
+            usage = Usage.load(job_dir) or self._finished_usage(job_id)
+            if usage is not None or time.monotonic() >= deadline:
+                return usage
+            time.sleep(USAGE_POLL_S)
+
+    def _finished_usage(self, job_id: str) -> Usage | None:
+        jobs, _ = self.read_qstat([job_id])
+        job = find_job(job_id, jobs)
+        if job is None or job.get("job_state") != "F":
+            return None
+        return usage_from_qstat(job_id, job)
+
+    def _watch_accounting(self, job_id: str, job_dir: Path) -> None:
+        from qxub_core.schedulers.pbs_accounting import start_collector
+
+        try:
+            start_collector(job_id, job_dir)
+        except OSError as exc:
+            logger.warning("Job %s: no usage record will be collected: %s", job_id, exc)
 
     def _resource_requests(self, spec: JobSpec) -> list[str]:
         resources = spec.resources
@@ -182,7 +207,8 @@ class PbsScheduler(Scheduler):
         if flavour == "torque":
             raise UnsupportedSchedulerError(TORQUE_MESSAGE)
 
-    def _qstat(self, job_ids: Sequence[str]) -> tuple[dict[str, QstatJob], set[str]]:
+    def read_qstat(self, job_ids: Sequence[str]) -> tuple[dict[str, QstatJob], set[str]]:
+        """The records of ``job_ids`` (JSON, else text) and the ids PBS does not know."""
         done = run_scheduler_command(
             ["qstat", "-fx", "-F", "json", *job_ids],
             policy=QSTAT_POLICY,
@@ -201,17 +227,6 @@ class PbsScheduler(Scheduler):
             transient=_qstat_transient,
         )
         return pbs_qstat.parse_text(text.stdout), unknown
-
-    def _finished_record(self, job_id: str) -> QstatJob | None:
-        deadline = time.monotonic() + float(self.options.get("grace_period_s", 10))
-        while True:
-            jobs, _ = self._qstat([job_id])
-            job = find_job(job_id, jobs)
-            if job is None:
-                return None
-            if job.get("job_state") == "F" or time.monotonic() >= deadline:
-                return job
-            time.sleep(USAGE_POLL_S)
 
 
 TORQUE_MESSAGE = (

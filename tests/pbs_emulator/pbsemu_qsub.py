@@ -279,13 +279,21 @@ def _resource_list(given: dict[str, str]) -> dict[str, str]:
 
 
 def _select_totals(select: str) -> dict[str, str]:
+    """The job-wide totals PBS derives from the chunks of a select statement."""
     totals = {"ncpus": 0, "nodect": 0}
+    mem_kb = 0
     for chunk in select.split("+"):
         count, *parts = chunk.split(":")
         values = dict(part.partition("=")[::2] for part in parts)
         totals["nodect"] += int(count)
         totals["ncpus"] += int(count) * int(values.get("ncpus", "1"))
-    return {name: str(total) for name, total in totals.items()}
+        mem_kb += int(count) * size_kb(values.get("mem", "0b").lower())
+        if "ngpus" in values:
+            totals["ngpus"] = totals.get("ngpus", 0) + int(count) * int(values["ngpus"])
+    listed = {name: str(total) for name, total in totals.items()}
+    if mem_kb:
+        listed["mem"] = f"{mem_kb}kb"
+    return listed
 
 
 def size_kb(text: str) -> int:

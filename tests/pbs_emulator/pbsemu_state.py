@@ -84,6 +84,10 @@ def home(command: str) -> Path:
             f"{command}: cannot connect to server {setting('SERVER')} (errno=15010)", 255
         )
     path = Path(value)
+    if not path.is_dir():
+        raise EmulatorError(
+            f"{command}: cannot connect to server {setting('SERVER')} (errno=15010)", 255
+        )
     for sub in ("jobs", "scripts", "spool", "undelivered", "logs", "faults"):
         (path / sub).mkdir(parents=True, exist_ok=True)
     return path
