@@ -205,7 +205,8 @@ def _environment_lines(spec: JobSpec) -> list[str]:
         lines = ["# The login environment of the execution host.", *_login_environment_lines()]
     else:
         lines = [
-            "# The submitting environment.",
+            "# The submitting environment, and nothing a login shell's profile added to it.",
+            *_unset_lines(sorted({*SCHEDULER_JOB_VARIABLES, *HOST_VARIABLES} - {"_"}), ()),
             f'. "$qxub_job_dir/{ENVIRONMENT_FILE}"',
         ]
     variables = [f"export {name}={shlex.quote(value)}" for name, value in spec.variables.items()]
@@ -214,15 +215,9 @@ def _environment_lines(spec: JobSpec) -> list[str]:
 
 def _login_environment_lines() -> list[str]:
     kept = sorted({*LOGIN_VARIABLES, *SCHEDULER_JOB_VARIABLES, *HOST_VARIABLES} - {"_"})
-    patterns = "|".join([*kept, *(f"{prefix}*" for prefix in (*LOGIN_PREFIXES, *HOST_PREFIXES))])
     profiles = '"$HOME/.bash_profile" "$HOME/.bash_login" "$HOME/.profile"'
     return [
-        "for qxub_name in $(compgen -e); do",
-        '    case "$qxub_name" in',
-        f"        {patterns}) ;;",
-        '        *) unset "$qxub_name" 2>/dev/null ;;',
-        "    esac",
-        "done",
+        *_unset_lines(kept, LOGIN_PREFIXES),
         'PATH="$(command -p getconf PATH 2>/dev/null || printf /usr/bin:/bin)"',
         "export PATH",
         "# As login(1) would: who the user is, from the password database, where not given.",
@@ -233,6 +228,23 @@ def _login_environment_lines() -> list[str]:
         "if [ -r /etc/profile ]; then . /etc/profile; fi",
         f"for qxub_profile in {profiles}; do",
         '    if [ -r "$qxub_profile" ]; then . "$qxub_profile"; break; fi',
+        "done",
+    ]
+
+
+def _unset_lines(kept: list[str], kept_prefixes: tuple[str, ...]) -> list[str]:
+    """Unset every exported variable but the kept ones and the execution host's own.
+
+    PBS starts a job in a login shell, whose profile may export variables of its own.
+    """
+    prefixes = (*kept_prefixes, *HOST_PREFIXES)
+    patterns = "|".join([*kept, *(f"{prefix}*" for prefix in prefixes)])
+    return [
+        "for qxub_name in $(compgen -e); do",
+        '    case "$qxub_name" in',
+        f"        {patterns}) ;;",
+        '        *) unset "$qxub_name" 2>/dev/null ;;',
+        "    esac",
         "done",
     ]
 

@@ -48,7 +48,7 @@ def _pbs_backend(request: pytest.FixtureRequest, env: dict[str, str]) -> None:
     """The PBS emulator first on PATH, with its own state for this test only."""
     from pbs_emulator_env import emulator_environment
 
-    env.update(emulator_environment(request.getfixturevalue("tmp_path")))
+    env.update(emulator_environment(request.getfixturevalue("tmp_path"), isolated_home=False))
     request.addfinalizer(lambda: _end_accounting_watchers(env))
 
 

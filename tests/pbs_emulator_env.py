@@ -15,21 +15,26 @@ EMULATOR_DIR = Path(__file__).parent / "pbs_emulator"
 JOB_WAIT_S = 30.0
 
 
-def emulator_environment(root: Path, **settings: str) -> dict[str, str]:
-    """Environment variables that make ``qsub``/``qstat``/``qdel`` the emulator's, under root."""
+def emulator_environment(root: Path, isolated_home: bool = True, **settings: str) -> dict[str, str]:
+    """Environment variables that make ``qsub``/``qstat``/``qdel`` the emulator's, under root.
+
+    With ``isolated_home`` jobs start in a home directory of their own under ``root``; without,
+    in the submitting ``$HOME``, as on a cluster.
+    """
     state, user_home = root / "pbs-state", root / "pbs-home"
     state.mkdir(parents=True, exist_ok=True)
     user_home.mkdir(parents=True, exist_ok=True)
     values = {
         "PATH": f"{EMULATOR_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
         "PBS_EMULATOR_HOME": str(state),
-        "PBS_EMULATOR_USER_HOME": str(user_home),
         "PBS_EMULATOR_SERVER": "vm",
         "PBS_EMULATOR_QUEUE_DELAY_S": "0.1",
         "PBS_EMULATOR_KILL_DELAY_S": "1",
         "PBS_EMULATOR_WALLTIME_DELAY_S": "0.5",
         "PBS_EMULATOR_MOM_POLL_S": "0.1",
     }
+    if isolated_home:
+        values["PBS_EMULATOR_USER_HOME"] = str(user_home)
     values.update({f"PBS_EMULATOR_{name.upper()}": value for name, value in settings.items()})
     return values
 
@@ -47,7 +52,7 @@ def run_pbs(
     return subprocess.run(
         list(argv),
         env={**os.environ, **environment},
-        cwd=cwd or environment["PBS_EMULATOR_USER_HOME"],
+        cwd=cwd or Path(environment["PBS_EMULATOR_HOME"]).parent,
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,

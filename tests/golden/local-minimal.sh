@@ -65,7 +65,13 @@ qxub_write_status "job_started_$qxub_job_id" \
     "${qxub_started_s/,/.} $HOSTNAME $qxub_job_id"$'\n'
 exec >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err"
 
-# The submitting environment.
+# The submitting environment, and nothing a login shell's profile added to it.
+for qxub_name in $(compgen -e); do
+    case "$qxub_name" in
+        CUDA_VISIBLE_DEVICES|ENVIRONMENT|GPU_DEVICE_ORDINAL|HOSTNAME|NCPUS|OLDPWD|OMP_NUM_THREADS|PWD|ROCR_VISIBLE_DEVICES|SHLVL|TMPDIR|XDG_RUNTIME_DIR|PBS_*|SLURM_*|SLURMD_*|QXUB_LOCAL_*) ;;
+        *) unset "$qxub_name" 2>/dev/null ;;
+    esac
+done
 . "$qxub_job_dir/environment.sh"
 
 cd -- /home/user/project || qxub_context_failed 'cannot change to the working directory /home/user/project'

@@ -49,6 +49,7 @@ _SIZE = re.compile(r"^\d+[kmgtp]?[bw]?$", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9][^\s]{0,235}$")
 PBS_O_VARIABLES = ("HOME", "LANG", "LOGNAME", "PATH", "MAIL", "SHELL", "TZ")
 JOB_MOM = Path(__file__).with_name("pbs_mom")
+BYTES_KEPT = "surrogateescape"  # a script is bytes: whatever it holds reaches the job unchanged
 
 
 def main(argv: list[str]) -> int:
@@ -147,10 +148,10 @@ def _script_and_command(operands: list[str]) -> tuple[str, list[str]]:
         return "", operands[1:]
     if operands:
         try:
-            return Path(operands[0]).read_text(), []
+            return Path(operands[0]).read_text(errors=BYTES_KEPT), []
         except OSError:
             raise EmulatorError("qsub: script file:: No such file or directory", 1) from None
-    return sys.stdin.read(), []
+    return sys.stdin.buffer.read().decode(errors=BYTES_KEPT), []
 
 
 def _default_name(operands: list[str], command: list[str]) -> str:
@@ -184,7 +185,7 @@ def _new_job(
     resources = _resources(options["l"], state)
     sequence = next_sequence(state)
     job_id = f"{sequence}.{setting('SERVER')}"
-    (state / "scripts" / f"{sequence}.SC").write_text(script)
+    (state / "scripts" / f"{sequence}.SC").write_text(script, errors=BYTES_KEPT)
     return {
         "seq": sequence,
         "id": job_id,

@@ -44,7 +44,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WALLTIME_DELAY_S": ("1", "how long past its walltime a job runs before it is killed"),
     "MOM_POLL_S": ("0.25", "how often a job's processes are measured"),
     "HISTORY_S": ("86400", "how long finished jobs stay visible to qstat -x"),
-    "USER_HOME": ("", "the user's home directory (default: from the password database)"),
+    "USER_HOME": ("", "the user's home directory (default: qsub's $HOME, else the password file)"),
 }
 
 # Fault switches: files in faults/. Counters are decremented by each command they affect.
@@ -173,7 +173,7 @@ def user_name() -> str:
 
 
 def user_home() -> str:
-    return setting("USER_HOME") or pwd.getpwuid(os.getuid()).pw_dir
+    return setting("USER_HOME") or os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
 
 
 def user_shell() -> str:
