@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROCESS_TIMEOUT_S, QXUB, only_job_dir, wait_for
+from golden_files import assert_matches_golden
 from pbs_emulator_env import emulator_environment, run_pbs, set_fault
 
 from qxub_core.schedulers import pbs_qstat
@@ -173,6 +175,19 @@ def test_qsub_refusal_is_qsubs_own_message(pbs_env: dict[str, str], tmp_path: Pa
     assert run_pbs(pbs_env, "qselect", "-x").stdout == ""  # nothing queued
 
 
+def test_site_refusals_surface_as_qsubs_message(tmp_path: Path, qxub_env: dict[str, str]) -> None:
+    site = {**qxub_env, **emulator_environment(tmp_path, projects="a000", max_walltime="48:00:00")}
+
+    foreign = _qxub(site, "-P", "cd82", "--", "true", cwd=tmp_path)
+    too_long = _qxub(site, "-P", "a000", "--runtime", "3d", "--", "true", cwd=tmp_path)
+
+    assert foreign.returncode == 125
+    assert b"qsub: Error: You are not a member of project cd82." in foreign.stderr
+    assert too_long.returncode == 125
+    assert b"qsub: Job violates queue and/or server resource limits" in too_long.stderr
+    shutil.rmtree(site["QXUB_JOB_ROOT"], ignore_errors=True)
+
+
 def test_unknown_queue_is_refused(pbs_env: dict[str, str], tmp_path: Path) -> None:
     done = _qxub(pbs_env, "--queue", "express", "--", "true", cwd=tmp_path)
 
@@ -253,3 +268,23 @@ def test_no_qstat_calls_while_the_status_files_speak(
     lines = calls.read_text().splitlines() if calls.exists() else []
     assert [line for line in lines if line != "--version"] == [], lines
     assert time.monotonic() - started >= 3
+
+
+@pytest.mark.parametrize("form", ["select", "plain"])
+def test_dry_run_directives_for_gadi(pbs_env: dict[str, str], tmp_path: Path, form: str) -> None:
+    env = {**pbs_env, "QXUB_PBS_RESOURCE_FORM": form}
+    args = [
+        "--dry", "-N", "train run", "-P", "ab12", "-q", "gpuvolta", "--cpus", "12",
+        "--mem", "95GB", "--gpus", "1", "--runtime", "1d", "--disk", "100GB",
+        "--storage", "gdata/ab12+scratch/ab12", "-l", "software=matlab",
+        "--scheduler-args", "-W depend=afterok:1.gadi-pbs -m abe",
+    ]  # fmt: skip
+
+    done = _qxub(env, *args, "--", "python", "train.py", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    pinned = [line for line in lines if line.startswith(("#PBS", "# qsub"))]
+    text = "\n".join(pinned).replace(str(pbs_env["QXUB_JOB_ROOT"]), "<JOB_ROOT>")
+    text = re.sub(r"/\d{8}-\d{6}-(\S+)-[0-9a-f]{8}/", r"/<STAMP>-\1-<RANDOM>/", text)
+    assert_matches_golden(f"pbs-gadi-{form}.txt", text + "\n")

@@ -183,6 +183,7 @@ def _new_job(
     queue, route = _queue(options.get("q"))
     _check_project(options.get("P"))
     resources = _resources(options["l"], state)
+    _check_limits(resources)
     sequence = next_sequence(state)
     job_id = f"{sequence}.{setting('SERVER')}"
     (state / "scripts" / f"{sequence}.SC").write_text(script, errors=BYTES_KEPT)
@@ -203,6 +204,13 @@ def _queue(requested: str | None) -> tuple[str, str]:
     if name in queues:
         return name, name
     raise EmulatorError("qsub: Unknown queue", 170)
+
+
+def _check_limits(resources: dict[str, str]) -> None:
+    limit = seconds_of(setting("MAX_WALLTIME"))
+    walltime = seconds_of(resources.get("walltime", "0"))
+    if limit is not None and walltime is not None and walltime > limit:
+        raise EmulatorError("qsub: Job violates queue and/or server resource limits", 188)
 
 
 def _check_project(project: str | None) -> None:

@@ -37,6 +37,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ROUTES": ("", "routing queues as route=execution pairs, comma separated"),
     "DEFAULT_QUEUE": ("workq", "the queue of a job submitted without -q"),
     "PROJECTS": ("", "if set, the only projects -P accepts (a site wrapper's check)"),
+    "MAX_WALLTIME": ("", "if set (HH:MM:SS), the longest walltime the queues accept"),
     "REFUSE_ROOT": ("0", "1: refuse root as PBS does without acl_roots (Bad UID, 175)"),
     "NCPUS": (str(os.cpu_count() or 1), "CPUs on the one execution host"),
     "QUEUE_DELAY_S": ("0.2", "how long a job stays queued before it runs"),
