@@ -80,6 +80,7 @@ class Executor(RemoteExecutor):
         self.live_jobs: dict[str, SubmittedJobInfo] = {}
         self.live_lock = threading.Lock()
         self.cancelled = False
+        self.last_round_error: str | None = None
         self.next_seconds_between_status_checks = settings.status_interval_s
         logger.debug("qxub executor on %s, job root %s", self.scheduler.name, self.config.job_root)
 
@@ -106,18 +107,18 @@ class Executor(RemoteExecutor):
         """Report the jobs that ended; yield the others. Never lets an error escape."""
         if not active_jobs:
             return
-        try:
-            ends = await self._status_round(active_jobs)
-        except Exception as error:  # the status thread must survive anything
-            self.logger.error(f"qxub: status check failed, retrying next round: {error!r}")
-            ends = {}
+        ends = await self._guarded_round(active_jobs)
 
         for job_info in active_jobs:
             outcome = ends.get(job_info.external_jobid or "")
             if outcome is None:
                 yield job_info
-            else:
+                continue
+            try:
                 self._report_end(job_info, outcome)
+            except Exception as error:  # the job is no longer followed: it must end here
+                message = f"qxub: reporting the end of job {job_info.external_jobid} failed: "
+                self.report_job_error(job_info, msg=f"{message}{error!r}.\n")
 
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
         """Cancel every job still known to be active, in one batched scheduler call."""
@@ -208,6 +209,22 @@ class Executor(RemoteExecutor):
         job_ids = [_active(job_info).job_id for job_info in active_jobs]
         async with self.status_rate_limiter:
             return self.status_rounds.run_round(job_ids)
+
+    async def _guarded_round(self, active_jobs: Sequence[SubmittedJobInfo]) -> dict[str, Outcome]:
+        """A status round whose errors are reported (once while they repeat), not raised."""
+        try:
+            ends = await self._status_round(active_jobs)
+        except Exception as error:  # the status thread must survive anything
+            text = repr(error)
+            if text != self.last_round_error:
+                self.logger.error(f"qxub: status check failed, retrying every round: {text}")
+            self.last_round_error = text
+            return {}
+
+        if self.last_round_error is not None:
+            self.logger.info("qxub: status checks work again")
+            self.last_round_error = None
+        return ends
 
     def _report_end(self, job_info: SubmittedJobInfo, outcome: Outcome) -> None:
         active = _active(job_info)

@@ -35,7 +35,7 @@ def test_an_invalid_resource_fails_only_its_job(
 
         rule good:
             output: "good.txt"
-            shell: "echo fine > {output}"
+            shell: "echo fine | tee {output}"
 
         rule bad:
             output: "bad.txt"
@@ -44,7 +44,7 @@ def test_an_invalid_resource_fails_only_its_job(
         """,
     )
 
-    done = run_snakemake(backend, tmp_path / "wf", ["--keep-going"])
+    done = run_snakemake(backend, tmp_path / "wf", ["--keep-going", "--qxub-keep-successful-logs"])
 
     assert done.returncode != 0
     assert (tmp_path / "wf" / "good.txt").read_text() == "fine\n"
@@ -54,6 +54,8 @@ def test_an_invalid_resource_fails_only_its_job(
     )
     assert "Traceback" not in done.stderr
     assert job_dirs(job_root, "bad") == []
+    (good_log,) = (tmp_path / "wf" / ".snakemake" / "qxub_logs" / "good").glob("*/*.log")
+    assert "\nfine\n" in good_log.read_text()
 
 
 def test_a_job_killed_without_status_file_is_found_through_the_fallback(
@@ -197,3 +199,48 @@ def test_a_transiently_refused_submission_is_tried_again(
     assert (tmp_path / "wf" / "done.txt").read_text() == "done\n"
     assert (emulator_home / "faults" / "qsub_failures").read_text() == "0"
     assert len(job_dirs(job_root, "once")) == 1
+
+
+def test_a_failing_status_round_is_reported_and_the_run_goes_on(
+    qxub_env: dict[str, str], tmp_path: Path, job_root: Path
+) -> None:
+    workdir = tmp_path / "wf"
+    write_snakefile(
+        workdir,
+        """
+        rule waits:
+            output: "done.txt"
+            shell: "while [ ! -e go ]; do sleep 0.1; done; echo done > {output}"
+        """,
+    )
+    stderr_path = tmp_path / "snakemake.err"
+    with open(stderr_path, "w") as stderr_file:
+        process = subprocess.Popen(
+            snakemake_command(Backend("local", qxub_env)),
+            cwd=workdir,
+            env=qxub_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+        )
+    try:
+        # A directory where the final status file belongs makes every read of it fail.
+        wait_for(lambda: len(list(job_root.glob("*/job_started_*"))) == 1, 120, "the job")
+        (started,) = job_root.glob("*/job_started_*")
+        blocker = started.with_name(started.name.replace("job_started_", "final_exit_code_"))
+        blocker.mkdir()
+        wait_for(lambda: "status check failed" in stderr_path.read_text(), 60, "a failed round")
+
+        blocker.rmdir()
+        (workdir / "go").touch()
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = stderr_path.read_text()
+
+    assert process.returncode == 0, stderr
+    assert stderr.count("status check failed") == 1
+    assert "IsADirectoryError" in stderr
+    assert "status checks work again" in stderr
