@@ -2,7 +2,8 @@
 
 A :class:`Session` submits jobs to one scheduler and follows all of them in a single monitor
 thread (status files for every job, one batched scheduler query at the fallback interval), which
-runs only while some job is unfinished. Each submission returns a :class:`Job` handle::
+runs only while some job is unfinished and wakes early when a job's status file appears. Each
+submission returns a :class:`Job` handle::
 
     session = Session("local")
     job = session.submit(job_spec(["python3", "align.py"], name="align", mem="4GB"))
@@ -39,10 +40,12 @@ from qxub_core.spec import ContextSpec, JobSpec, Resources, parse_memory_bytes, 
 from qxub_core.status import ERR_FILE, OUT_FILE
 from qxub_core.submission import Submission, submit_job
 from qxub_core.usage import Usage
+from qxub_core.wakeup import DirectoryWatch
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_CHUNK_BYTES = 1 << 16
+STALE_WATCHES_LIMIT = 256  # ended jobs' directories left watched before the watch is renewed
 MONITOR_DEFAULTS = MonitorSettings()
 
 # Signalled whenever any job of any session ends, so that waiting on many jobs is one wait.
@@ -313,7 +316,6 @@ class Session:
     def cancel(self, jobs: Sequence[Job]) -> None:
         """Cancel many jobs in one scheduler call."""
         self.adapter.cancel([job.job_id for job in jobs])
-        self._loop.wake()
 
 
 def wait_any(jobs: Iterable[Job], timeout: float | None = None) -> Job:
@@ -362,8 +364,8 @@ class _MonitorLoop:
         self._jobs: dict[str, Job] = {}
         self._incoming: list[Job] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ended_since_watch = 0
         self._usage_queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._usage_thread: threading.Thread | None = None
 
@@ -373,31 +375,49 @@ class _MonitorLoop:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="qxub-monitor", daemon=True)
                 self._thread.start()
-        self.wake()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def _run(self) -> None:
-        while self._adopt_incoming():
-            try:
-                busy = self._monitor.tick()
-            except Exception as error:
-                self._abandon_all(f"qxub stopped following the job: {error}")
-                logger.debug("monitor tick failed", exc_info=True)
-                continue
+        """Tick, report, then sleep a poll interval or until a status file appears."""
+        watch = DirectoryWatch()
+        try:
+            while self._adopt_incoming(watch):
+                busy = self._tick()
+                if not busy:
+                    watch = self._renewed(watch)
+                    watch.sleep(self._session.settings.poll_interval_s)
+        finally:
+            watch.close()
 
-            self._report(list(self._monitor.jobs.values()))
-            if not busy:
-                self._wake.wait(self._session.settings.poll_interval_s)
-                self._wake.clear()
+    def _tick(self) -> bool:
+        try:
+            busy = self._monitor.tick()
+        except Exception as error:
+            self._abandon_all(f"qxub stopped following the job: {error}")
+            logger.debug("monitor tick failed", exc_info=True)
+            return True
 
-    def _adopt_incoming(self) -> bool:
+        self._report(list(self._monitor.jobs.values()))
+        return busy
+
+    def _renewed(self, watch: DirectoryWatch) -> DirectoryWatch:
+        """A fresh watch on the unfinished jobs once many ended jobs' directories are watched."""
+        if self._ended_since_watch < STALE_WATCHES_LIMIT:
+            return watch
+
+        watch.close()
+        renewed = DirectoryWatch()
+        for followed in self._monitor.jobs.values():
+            renewed.watch(followed.job_dir)
+        self._ended_since_watch = 0
+        return renewed
+
+    def _adopt_incoming(self, watch: DirectoryWatch) -> bool:
         """Take new jobs into the monitor; ``False`` (and the thread ends) when none is left."""
         with self._lock:
             for job in self._incoming:
                 self._jobs[job.job_id] = job
                 self._monitor.follow(job.job_id, job.job_dir)
+                watch.watch(job.job_dir)
             self._incoming.clear()
             if not self._monitor.jobs:
                 self._thread = None
@@ -419,6 +439,7 @@ class _MonitorLoop:
             job._mark_started()
         del self._monitor.jobs[job.job_id]
         del self._jobs[job.job_id]
+        self._ended_since_watch += 1
 
         self._session.plugins.job_finished(
             job.job_id, job.job_dir, outcome.exit_code, outcome.reason

@@ -325,3 +325,23 @@ def test_an_unknown_output_stream_lists_the_valid_ones(session: Session) -> None
     with pytest.raises(ValueError, match="unknown stream 'stdout'; choose one of out, err"):
         next(job.output("stdout"))
     assert job.wait(timeout=30) == 0
+
+
+def test_the_directory_watch_is_renewed_as_jobs_end(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qxub_core.api
+
+    monkeypatch.setattr(qxub_core.api, "STALE_WATCHES_LIMIT", 1)
+    gates = [tmp_path / f"gate{index}" for index in range(4)]
+    jobs = session.submit_all(
+        [
+            shell(f"while [ ! -e {gate} ]; do sleep 0.05; done; exit {i}")
+            for i, gate in enumerate(gates)
+        ]
+    )
+
+    for index, gate in enumerate(gates):
+        gate.touch()
+        assert jobs[index].wait(timeout=30) == index
+    assert len(monitor_threads()) <= 1
