@@ -25,6 +25,7 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
+from qxub_core.cli import configure_logging
 from qxub_core.job import OBSERVER_DRAIN_S
 from qxub_core.jobdir import JobDirError
 from qxub_core.monitor import MonitorSettings, Outcome
@@ -64,6 +65,7 @@ class Executor(RemoteExecutor):
     """Submits Snakemake jobs as qxub jobs and follows them through their status files."""
 
     def __post_init__(self) -> None:
+        configure_logging()  # qxub's own logs, at QXUB_LOG_LEVEL, as under the qxub command
         settings = self.workflow.executor_settings or ExecutorSettings()
         self.config: PluginConfig = resolve_config(settings)
         try:
