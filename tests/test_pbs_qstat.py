@@ -14,6 +14,7 @@ OPENPBS_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games:/opt/pb
 # transcript prefix -> job id, state, exit status, exit code for qxub, reason
 OPENPBS_RECORDS = [
     ("12_", "3.vm", "F", "0", 0, None),
+    ("20_", "4.vm", "R", None, None, None),
     ("25_", "4.vm", "F", "0", 0, None),
     ("34_", "5.vm", "F", "271", 143, "job killed by SIGTERM"),
     ("39_", "6.vm", "F", None, 125, "job deleted before it ran"),

@@ -63,7 +63,8 @@ _SIZE_UNITS = (("tb", 1024**4), ("gb", 1024**3), ("mb", 1024**2), ("kb", 1024))
 QSTAT_POLICY = CommandPolicy(timeout_s=30.0)
 QSUB_POLICY = CommandPolicy(timeout_s=60.0, retry_timeouts=False)
 VERSION_POLICY = CommandPolicy(timeout_s=5.0, attempts=1)
-USAGE_POLL_S = 0.2
+USAGE_FIRST_POLL_S = 0.2
+USAGE_LAST_POLL_S = 1.0
 
 
 class UnsupportedSchedulerError(SchedulerError):
@@ -138,11 +139,13 @@ class PbsScheduler(Scheduler):
         even when qxub returns the prompt before this call can finish.
         """
         deadline = time.monotonic() + float(self.options.get("grace_period_s", 10))
+        pause_s = USAGE_FIRST_POLL_S
         while True:
             usage = Usage.load(job_dir) or self._finished_usage(job_id)
             if usage is not None or time.monotonic() >= deadline:
                 return usage
-            time.sleep(USAGE_POLL_S)
+            time.sleep(pause_s)
+            pause_s = min(pause_s * 2, USAGE_LAST_POLL_S)  # spare a busy server
 
     def _finished_usage(self, job_id: str) -> Usage | None:
         jobs, _ = self.read_qstat([job_id])
