@@ -138,6 +138,8 @@ class Monitor:
                     return None
 
                 busy = self.tick()
+                if not self.active_jobs:
+                    self.coordinator.job_finished.set()
                 if between_ticks is not None:
                     between_ticks()
                 if not busy and self.active_jobs:

@@ -19,6 +19,7 @@ from qxub_core.usage import Usage
 SPINNER_FRAMES = "|/-\\"
 ERASE_LINE = b"\r\x1b[K"
 GIB = 1024**3
+MIB = 1024**2
 
 
 class TerminalProgress:
@@ -47,27 +48,31 @@ class TerminalProgress:
         self.stop_spinner()
         if self.coordinator.job_running.is_set() and not self.start_reported:
             self.start_reported = True
-            if not self.coordinator.output_started.is_set():
+            quiet_so_far = not self.coordinator.output_started.is_set()
+            if quiet_so_far and not self.coordinator.job_finished.is_set():
                 self.line(f"qxub: job {self.job_id} running")
 
     def stop_spinner(self) -> None:
         """Erase the spinner for good; called before the job's first byte reaches the screen."""
         self.spinner_done = True
-        if self.spinner_shown:
-            self.spinner_shown = False
-            self._write(ERASE_LINE)
+        self._erase_spinner()
 
     def usage_summary(self, usage: Usage) -> None:
         self.line(f"qxub: {summarise_usage(usage)}", fresh=True)
 
     def line(self, text: str, fresh: bool = False) -> None:
         """One line of qxub's own; ``fresh`` starts a new line if the job left a partial one."""
-        self.stop_spinner()
+        self._erase_spinner()
         at_line_start = all(sink.at_line_start for sink in self.sinks)
         if not at_line_start and not fresh:
             return
         prefix = b"" if at_line_start else b"\n"
         self._write(prefix + text.encode(errors="replace") + b"\n")
+
+    def _erase_spinner(self) -> None:
+        if self.spinner_shown:
+            self.spinner_shown = False
+            self._write(ERASE_LINE)
 
     def _draw_spinner(self) -> None:
         symbol = SPINNER_FRAMES[self.frame % len(SPINNER_FRAMES)]
@@ -97,9 +102,16 @@ def summarise_usage(usage: Usage) -> str:
 
 
 def _memory_text(peak_bytes: int, requested_bytes: int | None) -> str:
-    if requested_bytes is None:
-        return f"{peak_bytes / GIB:.1f} GB"
-    return f"{peak_bytes / GIB:.1f} of {requested_bytes / GIB:g} GB"
+    """``1.2 of 16 GB``, ``1.2 GB``; below a gigabyte in megabytes: ``300 MB of 1 GB``."""
+    if peak_bytes < GIB:
+        peak = f"{peak_bytes / MIB:.0f} MB"
+    elif requested_bytes:
+        peak = f"{peak_bytes / GIB:.1f}"
+    else:
+        peak = f"{peak_bytes / GIB:.1f} GB"
+    if not requested_bytes:
+        return peak
+    return f"{peak} of {requested_bytes / GIB:g} GB"
 
 
 def _walltime_text(usage: Usage) -> str:
