@@ -167,12 +167,15 @@ def test_notices_before_the_job_id(pbs_env: dict[str, str], tmp_path: Path) -> N
     assert (done.returncode, done.stdout) == (0, b"0.vm\n")
 
 
-def test_qsub_refusal_is_qsubs_own_message(pbs_env: dict[str, str], tmp_path: Path) -> None:
+def test_qsub_refusal_is_qsubs_own_message(
+    pbs_env: dict[str, str], tmp_path: Path, job_root: Path
+) -> None:
     done = _qxub(pbs_env, "--resources", "foo=1", "--", "true", cwd=tmp_path)
 
     assert done.returncode == 125
     assert b"qsub: Unknown resource Resource_List.foo" in done.stderr
     assert run_pbs(pbs_env, "qselect", "-x").stdout == ""  # nothing queued
+    assert list(job_root.iterdir()) == []  # and no job directory left
 
 
 def test_site_refusals_surface_as_qsubs_message(tmp_path: Path, qxub_env: dict[str, str]) -> None:
