@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -264,13 +263,11 @@ def test_no_qstat_calls_while_the_status_files_speak(
     env = {**pbs_env, "PATH": f"{wrapper}{os.pathsep}{pbs_env['PATH']}"}
     env["QXUB_FALLBACK_INTERVAL_S"] = "60"
 
-    started = time.monotonic()
     done = _qxub(env, "--", "sleep", "3", cwd=tmp_path)
 
     assert done.returncode == 0
     lines = calls.read_text().splitlines() if calls.exists() else []
     assert [line for line in lines if line != "--version"] == [], lines
-    assert time.monotonic() - started >= 3
 
 
 @pytest.mark.parametrize("form", ["select", "plain"])
