@@ -45,10 +45,16 @@ def _local_backend(request: pytest.FixtureRequest, env: dict[str, str]) -> None:
 
 
 def _pbs_backend(request: pytest.FixtureRequest, env: dict[str, str]) -> None:
-    """The PBS emulator first on PATH, with its own state for this test only."""
+    """The PBS emulator first on PATH, with its own state for this test only.
+
+    PBS runs a job in a login shell in the user's home: the test gets a home of its own, so that
+    no developer's dotfiles run in its jobs.
+    """
     from pbs_emulator_env import emulator_environment
 
-    env.update(emulator_environment(request.getfixturevalue("tmp_path"), isolated_home=False))
+    tmp_path = request.getfixturevalue("tmp_path")
+    env.update(emulator_environment(tmp_path, isolated_home=False))
+    env["HOME"] = str(tmp_path / "pbs-home")
     request.addfinalizer(lambda: _end_accounting_watchers(env))
 
 
