@@ -65,10 +65,21 @@ def _end_accounting_watchers(env: dict[str, str]) -> None:
     shutil.rmtree(env["QXUB_JOB_ROOT"], ignore_errors=True)
 
 
+def _slurm_backend(request: pytest.FixtureRequest, env: dict[str, str]) -> None:
+    """The real Slurm test cluster (tests/cluster/slurm-up.sh), found through SLURM_CONF."""
+    from slurm_cluster import slurm_cluster_problem
+
+    problem = slurm_cluster_problem()
+    if problem is not None:
+        require_or_skip(problem)
+
+
 BACKENDS: dict[str, BackendSetup] = {
     "local": _local_backend,
     "pbs": _pbs_backend,
+    "slurm": _slurm_backend,
 }
+CLUSTER_BACKENDS = frozenset({"slurm"})  # marked ``cluster``: they need a real scheduler
 
 
 def require_or_skip(reason: str) -> None:
@@ -104,7 +115,12 @@ def qxub_env(job_root: Path, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.cluster) if name in CLUSTER_BACKENDS else name
+        for name in sorted(BACKENDS)
+    ]
+)
 def backend(request: pytest.FixtureRequest, qxub_env: dict[str, str]) -> Backend:
     BACKENDS[request.param](request, qxub_env)
     return Backend(request.param, qxub_env)

@@ -1,4 +1,7 @@
-"""The Slurm adapter and the job flow on the real test cluster (``tests/cluster/slurm-up.sh``).
+"""The Slurm adapter and the job flow in-process on the real test cluster (``slurm-up.sh``).
+
+The ways a job ends that need the ``qxub`` command itself (Ctrl-C, scancel, SIGKILL, time limit)
+are in ``test_slurm_e2e.py``.
 
 Each test submits real jobs with ``sbatch``; they are marked ``cluster`` and skip when the
 cluster is not running, or fail instead when ``QXUB_REQUIRE_CLUSTER=1``.
@@ -7,14 +10,10 @@ cluster is not running, or fail instead when ``QXUB_REQUIRE_CLUSTER=1``.
 from __future__ import annotations
 
 import io
-import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require_or_skip, wait_for
+from conftest import require_or_skip
 from fake_slurm import install_fake_slurm
 from slurm_cluster import slurm_cluster_problem
 
@@ -23,7 +22,6 @@ from qxub_core.job import JobRun, Mode, RunOptions
 from qxub_core.schedulers.base import JobPhase
 from qxub_core.schedulers.slurm import SlurmScheduler
 from qxub_core.spec import JobSpec, Resources
-from qxub_core.status import read_started
 from qxub_core.usage import Usage
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(120)]
@@ -72,14 +70,6 @@ class Run:
         return job.usage
 
 
-@pytest.fixture
-def in_background() -> Iterator[list[threading.Thread]]:
-    threads: list[threading.Thread] = []
-    yield threads
-    for thread in threads:
-        thread.join(120)
-
-
 def _spec(*command: str, workdir: Path, **fields: object) -> JobSpec:
     return JobSpec(
         command=command,
@@ -87,20 +77,6 @@ def _spec(*command: str, workdir: Path, **fields: object) -> JobSpec:
         workdir=workdir,
         **fields,  # type: ignore[arg-type]
     )
-
-
-def _start(run: Run, threads: list[threading.Thread]) -> None:
-    thread = threading.Thread(target=run.run, daemon=True)
-    thread.start()
-    threads.append(thread)
-
-
-def _job_id_once_started(run: Run) -> str:
-    wait_for(lambda: run.job_run.job is not None, what="the submission")
-    job = run.job_run.job
-    assert job is not None
-    wait_for(lambda: read_started(job.job_dir, job.job_id) is not None, 60, "the job's start")
-    return job.job_id
 
 
 def test_detected_by_sbatch_version() -> None:
@@ -170,44 +146,6 @@ def test_a_refused_submission_says_sbatch_s_reason_and_exits_125(job_root: Path)
     assert run.run() == 125
     assert b"Invalid partition name specified" in run.stderr.getvalue()
     assert run.stderr.getvalue().count(b"\n") == 1
-
-
-def test_cancelled_from_outside_with_scancel_is_143(
-    job_root: Path, scheduler: SlurmScheduler, in_background: list[threading.Thread]
-) -> None:
-    run = Run(job_root, _spec("sleep", "300", workdir=job_root.parent))
-    _start(run, in_background)
-    job_id = _job_id_once_started(run)
-
-    subprocess.run(["scancel", job_id], check=True, timeout=30)
-    wait_for(lambda: run.exit_code is not None, 60, "qxub's exit code")
-
-    assert run.exit_code == 143
-    assert b"scancel" in run.stderr.getvalue()
-    assert scheduler.query([job_id])[job_id].phase is JobPhase.ENDED
-
-
-def test_a_script_killed_without_a_trace_ends_through_the_fallback_with_137(
-    job_root: Path,
-) -> None:
-    # The command kills the job script itself: no final status file is ever written.
-    run = Run(job_root, _spec("bash", "-c", "kill -KILL $PPID; sleep 30", workdir=job_root.parent))
-
-    assert run.run() == 137
-    job = run.job_run.job
-    assert job is not None
-    assert not list(job.job_dir.glob("final_exit_code_*"))
-
-
-def test_a_job_over_its_time_limit_is_124(job_root: Path) -> None:
-    # Slurm limits are whole minutes and checked every 30 s: this is the one slow test.
-    spec = _spec("sleep", "600", workdir=job_root.parent, resources=Resources(walltime_s=60))
-    run = Run(job_root, spec, grace_period_s=10)
-
-    started = time.monotonic()
-    assert run.run() == 124
-    assert time.monotonic() - started < 115
-    assert b"time limit" in run.stderr.getvalue()
 
 
 def test_cancel_of_ended_and_unknown_jobs_is_success(job_root: Path) -> None:
