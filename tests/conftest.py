@@ -95,6 +95,13 @@ class Backend:
     env: dict[str, str]
 
 
+def skip_where_walltime_is_minutes(backend: Backend) -> None:
+    """Skip a seconds-long walltime test on Slurm, whose limits are whole minutes (checked every
+    30 s); test_slurm_e2e.py runs the suite's one job over a Slurm time limit."""
+    if backend.name == "slurm":
+        pytest.skip("Slurm time limits are whole minutes; test_slurm_e2e.py has the one such job")
+
+
 @pytest.fixture
 def job_root(tmp_path: Path) -> Path:
     return tmp_path / "jobs"

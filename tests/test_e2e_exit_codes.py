@@ -8,7 +8,15 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import Backend, RunQxub, StartQxub, group_alive, only_job_dir, wait_for
+from conftest import (
+    Backend,
+    RunQxub,
+    StartQxub,
+    group_alive,
+    only_job_dir,
+    skip_where_walltime_is_minutes,
+    wait_for,
+)
 
 from qxub_core.schedulers.local_supervisor import read_state
 
@@ -46,7 +54,8 @@ def test_whole_job_sigkilled_is_found_through_the_scheduler(
     assert not list(job_dir.glob("final_exit_code_*"))
 
 
-def test_walltime_exceeded_is_124_with_a_reason(run_qxub: RunQxub) -> None:
+def test_walltime_exceeded_is_124_with_a_reason(run_qxub: RunQxub, backend: Backend) -> None:
+    skip_where_walltime_is_minutes(backend)
     done = run_qxub(["--runtime", "1s", "--", "bash", "-c", "echo started; sleep 60"])
 
     assert done.returncode == 124
@@ -55,7 +64,8 @@ def test_walltime_exceeded_is_124_with_a_reason(run_qxub: RunQxub) -> None:
     assert b"walltime" in done.stderr and done.stderr.startswith(b"qxub: ")
 
 
-def test_walltime_reason_is_silent_in_quiet_mode(run_qxub: RunQxub) -> None:
+def test_walltime_reason_is_silent_in_quiet_mode(run_qxub: RunQxub, backend: Backend) -> None:
+    skip_where_walltime_is_minutes(backend)
     done = run_qxub(["--quiet", "--runtime", "1s", "--", "sleep", "60"])
 
     assert (done.returncode, done.stdout, done.stderr) == (124, b"", b"")

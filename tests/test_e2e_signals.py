@@ -94,6 +94,10 @@ def test_second_ctrl_c_during_cleanup_leaves_no_job_behind(
     tmp_path: Path,
 ) -> None:
     """The job is slow to stop (it ignores SIGTERM); the user presses Ctrl-C again meanwhile."""
+    if backend.name == "slurm":
+        pytest.skip(
+            "Slurm kills the rest of a job as soon as its script exits: none is slow to stop"
+        )
     trapped = tmp_path / "trapped"
     script = f"trap 'touch {trapped}' TERM; while :; do sleep 0.1; done"
     process = start_qxub(["--", "bash", "-c", script])

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROCESS_TIMEOUT_S, QXUB, Backend
+from conftest import PROCESS_TIMEOUT_S, QXUB, Backend, skip_where_walltime_is_minutes
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,6 +70,7 @@ def test_progress_lines_on_a_terminal_leave_stdout_exact(backend: Backend, tmp_p
 
 
 def test_qxub_line_never_lands_inside_a_partial_line(backend: Backend, tmp_path: Path) -> None:
+    skip_where_walltime_is_minutes(backend)
     job = ["--runtime", "1s", "--", "bash", "-c", "printf 'progress 50%%' >&2; sleep 60"]
 
     code, _, screen = run_on_terminal(backend, job, tmp_path)
