@@ -259,6 +259,24 @@ def test_jobs_sacct_has_not_recorded_yet_are_asked_of_the_controller(slurm: Fake
     )
 
 
+def test_a_node_failure_slurm_requeued_is_queued_again_not_ended(slurm: FakeSlurm) -> None:
+    slurm.answer("sacct", stdout="5|NODE_FAIL|1:0|None|2026-12-04T17:45:58\n")
+    slurm.answer("squeue", stdout="5|PENDING|BeginTime|0|n/a|\n")
+
+    states = SlurmScheduler().query(["5"])
+
+    assert states["5"].phase is JobPhase.QUEUED
+
+
+def test_a_node_failure_the_controller_forgot_stays_ended(slurm: FakeSlurm) -> None:
+    slurm.answer("sacct", stdout="5|NODE_FAIL|1:0|None|2026-12-04T17:45:58\n")
+
+    states = SlurmScheduler().query(["5"])
+
+    assert (states["5"].phase, states["5"].exit_code) == (JobPhase.ENDED, 125)
+    assert [call.split()[0] for call in slurm.calls] == ["sacct", "squeue"]
+
+
 def test_a_job_nobody_knows_is_unknown(slurm: FakeSlurm) -> None:
     slurm.answer("squeue", stderr="slurm_load_jobs error: Invalid job id specified\n", returncode=1)
 

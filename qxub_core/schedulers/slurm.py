@@ -6,8 +6,9 @@ restores the captured submitting environment (or keeps the login one with a clea
 
 The status fallback asks ``sacct`` when the cluster keeps accounting and the controller
 (``squeue --states=all``) otherwise; the first query decides, once per adapter, and logs which.
-Jobs that sacct does not list yet (its records can lag the controller) are asked of the
-controller in the same round.
+Jobs that sacct does not list yet (its records can lag the controller), and jobs it shows ended
+in a way Slurm may requeue them after (a node failure, preemption), are asked of the controller
+in the same round; the controller's answer wins while it still holds the job.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from qxub_core.schedulers.base import JobPhase, JobState, Scheduler, SchedulerEr
 from qxub_core.schedulers.command import CommandPolicy, run_scheduler_command
 from qxub_core.schedulers.slurm_args import check_scheduler_args, directive_lines
 from qxub_core.schedulers.slurm_states import (
+    REQUEUED_AFTER,
     SACCT_STATE_FORMAT,
     SQUEUE_FORMAT,
     parse_sacct_states,
@@ -123,7 +125,7 @@ class SlurmScheduler(Scheduler):
             return {}
 
         states = self._query_accounting(wanted) if self._accounting is not False else {}
-        missing = [job_id for job_id in wanted if job_id not in states]
+        missing = [job_id for job_id in wanted if _ask_controller(states.get(job_id))]
         if missing:
             states.update(self._query_controller(missing))
         return {
@@ -235,6 +237,11 @@ def _resource_options(spec: JobSpec) -> list[tuple[str, str | None]]:
         ("--gpus", _text(resources.gpus)),
         ("--tmp", None if resources.disk_bytes is None else slurm_size(resources.disk_bytes)),
     ]
+
+
+def _ask_controller(state: JobState | None) -> bool:
+    """Whether sacct's answer needs the controller's: none yet, or an end Slurm may requeue."""
+    return state is None or state.raw_state.split(" ")[0] in REQUEUED_AFTER
 
 
 def _text(value: int | None) -> str | None:

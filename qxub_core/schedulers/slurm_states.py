@@ -93,6 +93,11 @@ SLURM_STATES: dict[str, StateMeaning] = {
 }
 
 
+# Ends after which Slurm may put the job back in the queue (Requeue=1, the default): sacct keeps
+# the ended attempt's record while the controller already holds the job again.
+REQUEUED_AFTER = frozenset({"NODE_FAIL", "PREEMPTED", "BOOT_FAIL"})
+
+
 @dataclass(frozen=True)
 class ExitStatus:
     """Slurm's ``ExitCode=N:S``: the exit code, or the signal that killed the script."""

@@ -122,6 +122,7 @@ MpiDefault=none
 ReturnToService=2
 MinJobAge=300
 KillWait=5
+BatchStartTimeout=60
 InactiveLimit=0
 DefMemPerCPU=500
 NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$cpus RealMemory=$mem_mb
