@@ -83,10 +83,12 @@ class Plugins:
     def register(self, plugin: object, name: str | None = None) -> str:
         """Register ``plugin`` at run time; it is asked before every plugin loaded so far.
 
-        Returns the name it is registered under. Raises :class:`pluggy.PluginValidationError`
-        when one of its hook implementations does not match the specification.
+        Returns the name it is registered under: ``name``, or by default the module's or the
+        class's name (with a number added when taken). Raises
+        :class:`pluggy.PluginValidationError` when one of its hook implementations does not
+        match the specification.
         """
-        plugin_name = name or self._manager.get_canonical_name(plugin)
+        plugin_name = name or self._free_name(_readable_name(plugin))
         self._add(plugin, plugin_name, SOURCE_RUN_TIME, _defined_in(plugin))
         return plugin_name
 
@@ -175,6 +177,13 @@ class Plugins:
             raise
         self._origins[name] = (source, origin)
         logger.debug("plugin %s registered (%s, %s)", name, source, origin)
+
+    def _free_name(self, wanted: str) -> str:
+        candidate, number = wanted, 1
+        while self._manager.has_plugin(candidate):
+            number += 1
+            candidate = f"{wanted}-{number}"
+        return candidate
 
     def _load_entry_points(self) -> None:
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -265,6 +274,14 @@ def _origin_of(entry_point: metadata.EntryPoint) -> str:
     distribution = entry_point.dist
     where = f"{distribution.name} {distribution.version}, " if distribution else ""
     return f"{where}{entry_point.group}: {entry_point.name} = {entry_point.value}"
+
+
+def _readable_name(plugin: object) -> str:
+    if inspect.ismodule(plugin):
+        return plugin.__name__
+    if inspect.isclass(plugin):
+        return plugin.__name__
+    return type(plugin).__name__
 
 
 def _defined_in(plugin: object) -> str:

@@ -323,3 +323,11 @@ def test_auto_detection_tries_the_schedulers_plugins_add_first(plugins: Plugins)
     plugins.register(absent, name="absent")
 
     assert resolve_scheduler_name("auto", plugins) == "lab"
+
+
+def test_a_plugin_registered_without_a_name_is_named_after_its_class(plugins: Plugins) -> None:
+    first = plugins.register(LinesPlugin("a"))
+    second = plugins.register(LinesPlugin("b"))
+
+    assert (first, second) == ("LinesPlugin", "LinesPlugin-2")
+    assert [info.name for info in plugins.describe()][-2:] == ["LinesPlugin", "LinesPlugin-2"]
