@@ -281,6 +281,16 @@ def test_debug_logging_names_each_step_on_stderr(run_qxub: RunQxub) -> None:
     assert logged.stdout == b""
 
 
+@pytest.mark.timeout(180)
+def test_unknown_log_level_is_one_warning_and_the_job_still_runs(run_qxub: RunQxub) -> None:
+    done = run_qxub(["--", "echo", "ran"], extra_env={"QXUB_LOG_LEVEL": "chatty"})
+
+    assert (done.returncode, done.stdout) == (0, b"ran\n")
+    assert done.stderr.decode().splitlines() == [
+        "qxub WARNING qxub_core.cli: QXUB_LOG_LEVEL=chatty is not a log level; using WARNING"
+    ]
+
+
 def _no_conda(tmp_path: Path) -> dict[str, str]:
     """CONDA_EXE naming a conda that is not there: the job script tries it and finds nothing."""
     return {"CONDA_EXE": str(tmp_path / "no-conda" / "conda")}

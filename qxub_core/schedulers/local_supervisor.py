@@ -409,8 +409,9 @@ def _parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parse_arguments(sys.argv[1:] if argv is None else argv)
+    level = os.environ.get("QXUB_LOG_LEVEL", "INFO").strip().upper()
     logging.basicConfig(
-        level=os.environ.get("QXUB_LOG_LEVEL", "INFO").upper(),
+        level=level if isinstance(logging.getLevelName(level), int) else "INFO",
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     requested = Requested(arguments.walltime_s, arguments.cpus, arguments.mem_bytes)
