@@ -37,6 +37,18 @@ _DURATION_UNIT_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _CLOCK_PATTERN = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
 _DURATION_FORMS = "90s, 90m, 2h30m, 1d or 01:30:00 (a bare number is ambiguous)"
 
+# Spec fields that adapters write into directive lines or submit arguments, with the option that
+# sets each: a line break there would end the directive early and spill text into the script.
+_DIRECTIVE_FIELDS = {
+    "name": "--name",
+    "project": "--project",
+    "queue": "--queue",
+    "storage": "--storage",
+    "raw_resources": "--resources",
+    "scheduler_args": "--scheduler-args",
+}
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class SpecError(ValueError):
     """A value a user gave cannot describe a job; the message names the option and the forms."""
@@ -101,6 +113,19 @@ class JobSpec:
             raise SpecError("no command given: put the command after '--'")
         if self.shell and len(self.command) != 1:
             raise SpecError("--shell takes exactly one shell line")
+        for field_name, option in _DIRECTIVE_FIELDS.items():
+            _refuse_control_characters(getattr(self, field_name), option)
+
+
+def _refuse_control_characters(value: str | tuple[str, ...] | None, option: str) -> None:
+    """Refuse a newline, tab or other control character in a value bound for a directive."""
+    texts = (value,) if isinstance(value, str) else value or ()
+    for text in texts:
+        if _CONTROL_CHARACTER.search(text):
+            raise SpecError(
+                f"{option}: {text!r} contains a control character (such as a line break); "
+                "give a value on one line"
+            )
 
 
 def parse_memory_bytes(text: str, option: str = "--mem") -> int:

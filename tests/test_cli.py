@@ -81,6 +81,31 @@ def test_bad_values_are_refused_before_anything_exists(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs"])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("-N", "a\nb"),
+        ("-P", "ab12\nx"),
+        ("-q", "nor\rmal"),
+        ("-l", "ncpus=1\nmem=1GB"),
+        ("--storage", "gdata/ab12\tx"),
+        ("--scheduler-args", "--comment='a\nb'"),
+    ],
+)
+def test_a_control_character_bound_for_a_directive_is_refused(
+    tmp_path: Path, scheduler: str, option: str, value: str
+) -> None:
+    args = ["--scheduler", scheduler, "--dry", option, value, "--", "true"]
+
+    line = _refusal(tmp_path, args)
+
+    long_name = {"-N": "--name", "-P": "--project", "-q": "--queue", "-l": "--resources"}
+    assert line.startswith(f"qxub: {long_name.get(option, option)}: ")
+    assert "control character" in line
+
+
+@pytest.mark.timeout(60)
 def test_bad_configuration_is_refused_like_a_bad_option(tmp_path: Path) -> None:
     (tmp_path / ".qxub.yaml").write_text("walltime: 1h\n")
 
