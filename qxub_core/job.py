@@ -40,7 +40,8 @@ CANCEL_WAIT_S = 60.0
 CANCEL_FIRST_QUERY_S = 0.05  # after a cancel, asking whether the job is gone backs off from this
 CANCEL_LAST_QUERY_S = 2.0  # to this, so a slow scheduler is not asked ten times a second
 SUMMARY_WAIT_S = 0.05  # on a terminal only: how long the summary line may wait for usage
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # handled even where they started ignored
+HANGUP_SIGNALS = (signal.SIGHUP,)  # handled unless ignored (``nohup qxub`` keeps the job going)
 OBSERVER_DRAIN_S = 1.0  # the longest qxub's exit waits for observers to take queued events
 
 
@@ -352,9 +353,11 @@ def run_job(spec: JobSpec, scheduler: Scheduler, options: RunOptions) -> int:
 
 @contextmanager
 def _signals_to(coordinator: Coordinator) -> Iterator[None]:
-    """Route SIGINT/SIGTERM to the coordinator, even where they started out ignored.
+    """Route SIGINT, SIGTERM and SIGHUP to the coordinator.
 
-    Outside the main thread signal handlers cannot be installed; the caller handles signals.
+    SIGINT and SIGTERM are routed even where they started out ignored; SIGHUP (the terminal
+    closed) only where it is not ignored, so that ``nohup qxub`` keeps its job. Outside the main
+    thread signal handlers cannot be installed; the caller handles signals.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -363,7 +366,11 @@ def _signals_to(coordinator: Coordinator) -> Iterator[None]:
     def request_shutdown(signum: int, frame: FrameType | None) -> None:
         coordinator.request_shutdown(signum)
 
-    previous = {signum: signal.signal(signum, request_shutdown) for signum in HANDLED_SIGNALS}
+    handled = [
+        *HANDLED_SIGNALS,
+        *(signum for signum in HANGUP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN),
+    ]
+    previous = {signum: signal.signal(signum, request_shutdown) for signum in handled}
     try:
         yield
     finally:
@@ -372,7 +379,8 @@ def _signals_to(coordinator: Coordinator) -> Iterator[None]:
 
 
 def _interrupted_code(signum: int | None) -> int:
-    return exitcodes.TERMINATED if signum == signal.SIGTERM else exitcodes.INTERRUPTED
+    """130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP: as the shell reports a signal death."""
+    return exitcodes.from_signal(signum) if signum is not None else exitcodes.INTERRUPTED
 
 
 def _is_terminal(handle: BinaryIO) -> bool:

@@ -40,7 +40,9 @@ def assert_job_gone(backend: Backend, scheduler: Scheduler, job_dir: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"]
+    ("signum", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["INT", "TERM", "HUP"],
 )
 def test_signal_cancels_the_job(
     start_qxub: StartQxub,
@@ -110,3 +112,29 @@ def test_second_ctrl_c_during_cleanup_leaves_no_job_behind(
 
     assert process.returncode == 130
     assert_job_gone(backend, backend_scheduler, job_dir)
+
+
+def test_hangup_ignored_as_under_nohup_leaves_the_job_running(
+    backend: Backend, job_root: Path, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    script = f"while [ ! -e {release} ]; do sleep 0.05; done; echo finished"
+    process = subprocess.Popen(
+        [str(QXUB), "--scheduler", backend.name, "--", "bash", "-c", script],
+        env=backend.env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    try:
+        wait_until_running(job_root)
+        process.send_signal(signal.SIGHUP)
+        release.touch()
+        stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert (process.returncode, stdout, stderr) == (0, b"finished\n", b"")
