@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qxub_core.context import build_context
-from qxub_core.environment import capture_environment, is_shell_name
+from qxub_core.environment import capture_environment
 from qxub_core.spec import JobSpec, Resources, SpecError, parse_memory_bytes, parse_walltime_s
 
 if TYPE_CHECKING:
@@ -89,11 +89,14 @@ def workdir_from(execdir: str | None) -> Path:
 
 
 def parse_variables(assignments: Sequence[str]) -> dict[str, str]:
-    """``--var KEY=VALUE`` values, in order; the value may be empty or contain ``=``."""
+    """``--var KEY=VALUE`` values, in order; the value may be empty or contain ``=``.
+
+    The names are checked (shell names, none read-only) as the spec is built.
+    """
     variables: dict[str, str] = {}
     for assignment in assignments:
         name, equals, value = assignment.partition("=")
-        if not equals or not is_shell_name(name):
+        if not equals:
             raise SpecError(
                 f"--var: cannot read {assignment!r}; use KEY=VALUE, KEY a shell variable name"
             )

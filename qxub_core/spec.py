@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qxub_core.environment import BASH_READONLY_VARIABLES, is_shell_name
+
 KIB = 1024
 _MEMORY_UNITS = {
     "b": 1,
@@ -115,6 +117,7 @@ class JobSpec:
             raise SpecError("--shell takes exactly one shell line")
         for field_name, option in _DIRECTIVE_FIELDS.items():
             _refuse_control_characters(getattr(self, field_name), option)
+        _refuse_variable_names(self.variables)
 
 
 def _refuse_control_characters(value: str | tuple[str, ...] | None, option: str) -> None:
@@ -126,6 +129,19 @@ def _refuse_control_characters(value: str | tuple[str, ...] | None, option: str)
                 f"{option}: {text!r} contains a control character (such as a line break); "
                 "give a value on one line"
             )
+
+
+def _refuse_variable_names(variables: Mapping[str, str]) -> None:
+    """Refuse every ``--var`` name the job script could not export, listing them all."""
+    invalid = [name for name in variables if not is_shell_name(name)]
+    readonly = sorted(name for name in variables if name in BASH_READONLY_VARIABLES)
+    reasons = []
+    if invalid:
+        reasons.append(f"{', '.join(map(repr, invalid))} (not a shell variable name)")
+    if readonly:
+        reasons.append(f"{', '.join(readonly)} (read-only in bash)")
+    if reasons:
+        raise SpecError(f"--var: cannot set {'; '.join(reasons)}")
 
 
 def parse_memory_bytes(text: str, option: str = "--mem") -> int:

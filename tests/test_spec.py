@@ -109,3 +109,13 @@ def test_a_spec_needs_a_command_and_one_shell_line() -> None:
         JobSpec(command=())
     with pytest.raises(SpecError, match="--shell takes exactly one shell line"):
         JobSpec(command=("a", "b"), shell=True)
+
+
+def test_a_spec_refuses_variables_the_job_script_cannot_export() -> None:
+    with pytest.raises(SpecError) as refused:
+        JobSpec(command=("true",), variables={"EUID": "0", "BASHOPTS": "x", "1X": "y", "OK": "z"})
+
+    assert str(refused.value) == (
+        "--var: cannot set '1X' (not a shell variable name); BASHOPTS, EUID (read-only in bash)"
+    )
+    assert JobSpec(command=("true",), variables={"OK": "z"}).variables == {"OK": "z"}
