@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from qxub_core import __version__
+from qxub_core.logs import configure_logging
 
 if TYPE_CHECKING:
     from qxub_core.config import Configuration
@@ -33,8 +34,6 @@ USAGE_ERROR = 2  # as qxub_core.exitcodes.USAGE_ERROR, without importing it at s
 NEVER_RAN = 125
 INTERRUPTED = 130
 
-LOG_LEVEL_VARIABLE = "QXUB_LOG_LEVEL"
-LOGGER_NAMES = ("qxub", "qxub_core", "snakemake_executor_plugin_qxub")
 COMMAND_KEY = "qxub.command"
 SEPARATOR_KEY = "qxub.separator"
 HELP_OPTIONS = ["-h", "--help"]
@@ -419,19 +418,3 @@ def _os_error_line(error: OSError) -> str:
     if error.filename and error.strerror:
         return f"{error.filename}: {error.strerror}"
     return str(error)
-
-
-def configure_logging(environ: dict[str, str] | None = None) -> None:
-    """Send qxub's logs to stderr at the level ``QXUB_LOG_LEVEL`` names (default WARNING)."""
-    requested = (os.environ if environ is None else environ).get(LOG_LEVEL_VARIABLE, "")
-    level = logging.getLevelName(requested.strip().upper()) if requested else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("qxub %(levelname)s %(name)s: %(message)s"))
-
-    for name in LOGGER_NAMES:
-        named = logging.getLogger(name)
-        named.handlers = [handler]
-        named.setLevel(level if isinstance(level, int) else logging.WARNING)
-        named.propagate = False
-    if requested and not isinstance(level, int):
-        logger.warning("%s=%s is not a log level; using WARNING", LOG_LEVEL_VARIABLE, requested)

@@ -25,9 +25,9 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from qxub_core.cli import configure_logging
 from qxub_core.job import OBSERVER_DRAIN_S
 from qxub_core.jobdir import JobDirError
+from qxub_core.logs import configure_logging
 from qxub_core.monitor import MonitorSettings, Outcome
 from qxub_core.plugins import default_plugins
 from qxub_core.schedulers import UnknownSchedulerError, make_scheduler

@@ -316,7 +316,7 @@ def test_unknown_log_level_is_one_warning_and_the_job_still_runs(run_qxub: RunQx
 
     assert (done.returncode, done.stdout) == (0, b"ran\n")
     assert done.stderr.decode().splitlines() == [
-        "qxub WARNING qxub_core.cli: QXUB_LOG_LEVEL=chatty is not a log level; using WARNING"
+        "qxub WARNING qxub_core.logs: QXUB_LOG_LEVEL=chatty is not a log level; using WARNING"
     ]
 
 

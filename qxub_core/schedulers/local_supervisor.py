@@ -36,14 +36,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from qxub_core.logs import configure_logging
 from qxub_core.status import SCRIPT_FILE, write_atomically
 from qxub_core.usage import Usage
 
-logger = logging.getLogger(__name__)
+# Named, not ``__name__``: run with ``python -m`` this module is ``__main__``.
+logger = logging.getLogger("qxub.local_supervisor")
 
 STATE_FILE = "local_state.json"
 CANCEL_FILE = "local_cancel_requested"
 JOB_ID_VARIABLE = "QXUB_LOCAL_JOB_ID"
+LOG_LINE_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"  # into scheduler.log
 
 PR_SET_CHILD_SUBREAPER = 36
 FIRST_SAMPLE_INTERVAL_S = 0.05
@@ -409,11 +412,7 @@ def _parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parse_arguments(sys.argv[1:] if argv is None else argv)
-    level = os.environ.get("QXUB_LOG_LEVEL", "INFO").strip().upper()
-    logging.basicConfig(
-        level=level if isinstance(logging.getLevelName(level), int) else "INFO",
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    configure_logging(default_level=logging.INFO, line_format=LOG_LINE_FORMAT)
     requested = Requested(arguments.walltime_s, arguments.cpus, arguments.mem_bytes)
     supervisor = LocalSupervisor(
         arguments.job_dir, arguments.job_id, requested, arguments.kill_grace_s
