@@ -35,6 +35,7 @@ EXECUTOR_ARGS = {
     "slurm-fast": ["--executor", "slurm", "--slurm-init-seconds-before-status-checks", "1"],
 }
 POLL_S = 0.05
+SHUTDOWN_TIMEOUT_S = 180.0
 RUNNING_AT_ONCE = 8  # the test cluster's node: 2 CPUs, each shared by up to 4 jobs
 RUN_TIMEOUT_S = 900.0
 
@@ -124,16 +125,17 @@ def run_workflow(base: Path, executor: str, jobs: int) -> None:
 
 def ctrl_c(base: Path, executor: str, jobs: int) -> None:
     workdir, env, log = prepare(base, executor, jobs, 300, "ctrl-c")
-    process = subprocess.Popen(
-        snakemake_command(executor, jobs),
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_as_at_a_prompt,
-    )
+    with open(workdir / "snakemake.err", "w") as stderr:
+        process = subprocess.Popen(
+            snakemake_command(executor, jobs),
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            preexec_fn=_as_at_a_prompt,
+        )
     try:
         if not _wait(lambda: len(_listed_jobs(workdir, "R")) >= min(jobs, RUNNING_AT_ONCE), 300):
             print(f"{executor:<11} Ctrl-C: jobs never ran")
@@ -141,24 +143,39 @@ def ctrl_c(base: Path, executor: str, jobs: int) -> None:
         time.sleep(2)
         started_s = time.monotonic()
         process.send_signal(signal.SIGINT)
-        _wait(lambda: not _listed_jobs(workdir, "PD,R,CF"), 120)
-        none_active_s = time.monotonic() - started_s
-        _wait(lambda: not _listed_jobs(workdir, "all"), 120)
-        none_listed_s = time.monotonic() - started_s
-        process.wait(timeout=300)
-        exited_s = time.monotonic() - started_s
+        gone_s, exited_s = _time_shutdown(process, workdir, started_s)
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate()
+        process.wait()
         _cancel_leftovers(workdir)
 
     calls = count_calls(log)
     print(
-        f"{executor:<11} Ctrl-C: no job pending/running after {none_active_s:.2f} s, none listed "
-        f"after {none_listed_s:.2f} s, snakemake exited after {exited_s:.2f} s "
+        f"{executor:<11} Ctrl-C: every job gone (none pending, running or completing) after "
+        f"{_seconds(gone_s)}, snakemake exited after {_seconds(exited_s)} "
         f"({calls['scancel']} scancel call(s))"
     )
+
+
+def _time_shutdown(
+    process: subprocess.Popen[str], workdir: Path, started_s: float
+) -> tuple[float | None, float | None]:
+    """Seconds from Ctrl-C until the run's jobs are gone, and until snakemake has exited."""
+    gone_s = exited_s = None
+    deadline_s = started_s + SHUTDOWN_TIMEOUT_S
+    while (gone_s is None or exited_s is None) and time.monotonic() < deadline_s:
+        now_s = time.monotonic()
+        if gone_s is None and not _listed_jobs(workdir, "PD,R,CF,CG"):
+            gone_s = now_s - started_s
+        if exited_s is None and process.poll() is not None:
+            exited_s = now_s - started_s
+        time.sleep(POLL_S)
+    return gone_s, exited_s
+
+
+def _seconds(value: float | None) -> str:
+    return "(not within the timeout)" if value is None else f"{value:.2f} s"
 
 
 def _as_at_a_prompt() -> None:
@@ -200,6 +217,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--executors", default="qxub,slurm,slurm-fast")
     parser.add_argument("--skip-ctrl-c", action="store_true")
+    parser.add_argument("--skip-workflow", action="store_true")
     args = parser.parse_args()
     if shutil.which("sbatch") is None or "SLURM_CONF" not in os.environ:
         print(
@@ -210,7 +228,7 @@ def main() -> int:
     executors = args.executors.split(",")
     with tempfile.TemporaryDirectory(prefix="qxub-side-by-side-") as temporary:
         base = Path(temporary)
-        for executor in executors:
+        for executor in [] if args.skip_workflow else executors:
             run_workflow(base, executor, args.jobs)
         if not args.skip_ctrl_c:
             for executor in dict.fromkeys(name.partition("-")[0] for name in executors):

@@ -10,6 +10,7 @@ does. Every process started during the rounds is counted, so a scheduler query w
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -57,14 +58,19 @@ def make_running_jobs(job_root: Path, count: int) -> list[tuple[str, Path]]:
     return jobs
 
 
-def time_rounds(rounds: StatusRounds, job_ids: list[str], count: int) -> list[float]:
-    times_s = []
+def time_rounds(
+    rounds: StatusRounds, job_ids: list[str], count: int
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of each round (CPU time is what a busy machine cannot inflate)."""
+    wall_s: list[float] = []
+    cpu_s: list[float] = []
     for _ in range(count):
-        started_s = time.perf_counter()
+        started_s, started_cpu_s = time.perf_counter(), time.process_time()
         ended = rounds.run_round(job_ids)
-        times_s.append(time.perf_counter() - started_s)
+        wall_s.append(time.perf_counter() - started_s)
+        cpu_s.append(time.process_time() - started_cpu_s)
         assert not ended, "a job ended during the bench"
-    return times_s
+    return wall_s, cpu_s
 
 
 def main() -> int:
@@ -85,8 +91,8 @@ def main() -> int:
         counter = ProcessCounter()
         counter.install()
         try:
-            first_s = time_rounds(rounds, job_ids, 1)[0]
-            times_s = time_rounds(rounds, job_ids, args.rounds)
+            first_s = time_rounds(rounds, job_ids, 1)[0][0]
+            times_s, cpu_s = time_rounds(rounds, job_ids, args.rounds)
         finally:
             counter.remove()
 
@@ -94,6 +100,8 @@ def main() -> int:
     print(f"  first round (takes the jobs in): {first_s * 1000:.1f} ms")
     print(f"  median of {args.rounds} rounds:      {statistics.median(times_s) * 1000:.1f} ms")
     print(f"  slowest round:                 {max(times_s) * 1000:.1f} ms")
+    print(f"  median CPU time of a round:    {statistics.median(cpu_s) * 1000:.1f} ms")
+    print(f"  load average (1 min):          {os.getloadavg()[0]:.1f}")
     print(f"  scheduler commands run:        {len(counter.commands)}")
     return 0
 
