@@ -54,6 +54,8 @@ def test_signal_cancels_the_job(
 ) -> None:
     process = start_qxub(["--", "bash", "-c", "echo started; sleep 300 & sleep 300; wait"])
     job_dir = wait_until_running(job_root)
+    out = job_dir / "out"
+    wait_for(lambda: out.exists() and out.read_bytes() == b"started\n", what="the job's output")
 
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
