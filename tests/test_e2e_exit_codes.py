@@ -56,7 +56,7 @@ def test_whole_job_sigkilled_is_found_through_the_scheduler(
 
 def test_walltime_exceeded_is_124_with_a_reason(run_qxub: RunQxub, backend: Backend) -> None:
     skip_where_walltime_is_minutes(backend)
-    done = run_qxub(["--runtime", "1s", "--", "bash", "-c", "echo started; sleep 60"])
+    done = run_qxub(["--runtime", "2s", "--", "bash", "-c", "echo started; sleep 60"])
 
     assert done.returncode == 124
     assert done.stdout == b"started\n"

@@ -71,7 +71,7 @@ def test_progress_lines_on_a_terminal_leave_stdout_exact(backend: Backend, tmp_p
 
 def test_qxub_line_never_lands_inside_a_partial_line(backend: Backend, tmp_path: Path) -> None:
     skip_where_walltime_is_minutes(backend)
-    job = ["--runtime", "1s", "--", "bash", "-c", "printf 'progress 50%%' >&2; sleep 60"]
+    job = ["--runtime", "2s", "--", "bash", "-c", "printf 'progress 50%%' >&2; sleep 60"]
 
     code, _, screen = run_on_terminal(backend, job, tmp_path)
 
