@@ -113,11 +113,19 @@ def _seconds(minimum_s: float, inclusive: bool) -> Parser:
     return parse
 
 
+# More CPUs or GPUs than any one job is given: a larger count is a typing slip.
+MAX_COUNT = 1_000_000
+
+
 def _count(minimum: int) -> Parser:
     def parse(value: object, where: str) -> int:
         text = _text(value, where)
         if not re.fullmatch(r"\d+", text) or int(text) < minimum:
             raise ConfigError(f"{where}: {value!r} is not a whole number of at least {minimum}")
+        if int(text) > MAX_COUNT:
+            raise ConfigError(
+                f"{where}: {value!r} is more than the most qxub asks for, {MAX_COUNT}"
+            )
         return int(text)
 
     return parse

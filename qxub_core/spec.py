@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from qxub_core.environment import BASH_READONLY_VARIABLES, is_shell_name
@@ -33,11 +34,16 @@ _MEMORY_UNITS = {
 }
 _MEMORY_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$", re.IGNORECASE)
 _MEMORY_FORMS = "a number with a unit: 512MB, 16GB, 1.5TB (binary: 1GB = 1024MB)"
+# Far beyond any node or job, yet small enough that no scheduler misreads it.
+MAX_MEMORY_BYTES = KIB**5
+MAX_MEMORY_TEXT = "1024TB"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
 _DURATION_UNIT_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _CLOCK_PATTERN = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
 _DURATION_FORMS = "90s, 90m, 2h30m, 1d or 01:30:00 (a bare number is ambiguous)"
+MAX_WALLTIME_S = 366 * 86400
+MAX_WALLTIME_TEXT = "366d"
 
 # Spec fields that adapters write into directive lines or submit arguments, with the option that
 # sets each: a line break there would end the directive early and spill text into the script.
@@ -148,18 +154,22 @@ def parse_memory_bytes(text: str, option: str = "--mem") -> int:
     """Read a memory size such as ``512MB``, ``16GB`` or ``1.5TB`` into bytes.
 
     Units are binary, as schedulers read them (1GB = 1024MB). A fraction is kept exact in a
-    smaller unit, so ``1.5GB`` is 1536 MiB. A bare number is refused: PBS reads it as bytes,
-    Slurm as megabytes.
+    smaller unit, so ``1.5GB`` is 1536 MiB (the arithmetic is exact: no float rounding). A bare
+    number is refused: PBS reads it as bytes, Slurm as megabytes; so is more than 1024TB.
     """
     match = _MEMORY_PATTERN.match(text)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _MEMORY_UNITS:
         raise SpecError(f"{option}: cannot read {text!r}; use {_MEMORY_FORMS}")
 
-    size = float(match.group(1)) * _MEMORY_UNITS[unit]
+    size = round(Fraction(match.group(1)) * _MEMORY_UNITS[unit])
     if size <= 0:
         raise SpecError(f"{option}: {text!r} is not a positive size; use {_MEMORY_FORMS}")
-    return int(round(size))
+    if size > MAX_MEMORY_BYTES:
+        raise SpecError(
+            f"{option}: {text!r} is more than the most qxub asks for, {MAX_MEMORY_TEXT}"
+        )
+    return size
 
 
 def format_memory(mem_bytes: int) -> str:
@@ -174,7 +184,8 @@ def format_memory(mem_bytes: int) -> str:
 def parse_walltime_s(text: str, option: str = "--runtime") -> int:
     """Read a duration such as ``90s``, ``90m``, ``2h30m``, ``1d`` or ``01:30:00`` into seconds.
 
-    A bare number is refused: users mean minutes on Slurm and seconds on PBS.
+    A bare number is refused: users mean minutes on Slurm and seconds on PBS; so is more than
+    366 days. Fractions (``1.5h``) are summed exactly.
     """
     compact = text.strip().lower()
     seconds = _clock_seconds(compact)
@@ -184,6 +195,10 @@ def parse_walltime_s(text: str, option: str = "--runtime") -> int:
         raise SpecError(f"{option}: cannot read {text!r}; use {_DURATION_FORMS}")
     if seconds <= 0:
         raise SpecError(f"{option}: {text!r} is not a positive duration; use {_DURATION_FORMS}")
+    if seconds > MAX_WALLTIME_S:
+        raise SpecError(
+            f"{option}: {text!r} is longer than the most qxub asks for, {MAX_WALLTIME_TEXT}"
+        )
     return seconds
 
 
@@ -217,4 +232,4 @@ def _unit_seconds(text: str) -> int | None:
     units = [unit for _, unit in parts]
     if len(set(units)) != len(units):
         return None
-    return int(round(sum(float(number) * _DURATION_UNIT_S[unit] for number, unit in parts)))
+    return round(sum(Fraction(number) * _DURATION_UNIT_S[unit] for number, unit in parts))

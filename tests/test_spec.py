@@ -119,3 +119,30 @@ def test_a_spec_refuses_variables_the_job_script_cannot_export() -> None:
         "--var: cannot set '1X' (not a shell variable name); BASHOPTS, EUID (read-only in bash)"
     )
     assert JobSpec(command=("true",), variables={"OK": "z"}).variables == {"OK": "z"}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("99999999999999999999d", "longer than the most qxub asks for, 366d"),
+        ("366d1s", "longer than the most qxub asks for, 366d"),
+        ("8784:00:01", "longer than the most qxub asks for, 366d"),
+    ],
+)
+def test_an_absurd_walltime_is_refused_with_the_bound(text: str, words: str) -> None:
+    with pytest.raises(SpecError, match=f"^--runtime: '{text}' is {words}$"):
+        parse_walltime_s(text)
+
+
+def test_walltime_up_to_the_bound_is_read_exactly() -> None:
+    assert parse_walltime_s("366d") == 366 * 86400
+    assert parse_walltime_s("365.99999999999999999999d") == 366 * 86400
+    assert parse_walltime_s("0.1h") == 360
+
+
+def test_an_absurd_memory_size_is_refused_with_the_bound() -> None:
+    with pytest.raises(SpecError, match="^--mem: '99999999999999TB' is more than .* 1024TB$"):
+        parse_memory_bytes("99999999999999TB")
+
+    assert parse_memory_bytes("1024TB") == 1024**5
+    assert parse_memory_bytes("0.1KB") == 102
