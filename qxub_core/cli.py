@@ -207,9 +207,18 @@ def build_spec(
 
 
 def _scheduler(configuration: Configuration) -> Scheduler:
-    from qxub_core.schedulers import make_scheduler
+    """The adapter the configuration names; an unknown name set in a file or variable is
+    refused naming that file or variable, as any other bad configured value is."""
+    from qxub_core.config import SOURCE_COMMAND_LINE, ConfigError
+    from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
 
-    return make_scheduler(configuration["scheduler"], configuration.as_options())
+    try:
+        return make_scheduler(configuration["scheduler"], configuration.as_options())
+    except UnknownSchedulerError as error:
+        setting = configuration.settings["scheduler"]
+        if setting.source == SOURCE_COMMAND_LINE or not setting.origin:
+            raise
+        raise ConfigError(f"{setting.origin}: scheduler: {error}") from None
 
 
 def _rendered(
@@ -374,6 +383,8 @@ def _invoke(args: list[str]) -> int:
         return int(done.exit_code)
     except click.Abort:
         return INTERRUPTED
+    except click.UsageError as error:
+        return _refuse_usage(error)
     except click.ClickException as error:
         return _refuse(error.format_message(), error.exit_code)
     except SpecError as error:
@@ -387,6 +398,15 @@ def _invoke(args: list[str]) -> int:
     except KeyboardInterrupt:
         return INTERRUPTED
     return int(result) if isinstance(result, int) else 0
+
+
+def _refuse_usage(error: click.UsageError) -> int:
+    """One line for a bad command line; the whole help when a group was named on its own
+    (``qxub config``): that is a question about what it takes, not a mistake to squeeze."""
+    if error.ctx is not None and type(error).__name__ == "NoArgsIsHelpError":
+        click.echo(error.ctx.get_help(), err=True)
+        return USAGE_ERROR
+    return _refuse(error.format_message(), error.exit_code)
 
 
 def _refuse_value_error(error: ValueError) -> int:

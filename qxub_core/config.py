@@ -149,8 +149,20 @@ def _duration(value: object, where: str) -> str:
     return text
 
 
+_VARIABLE_REFERENCE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
 def _path(value: object, where: str) -> Path:
-    return Path(os.path.expandvars(_text(value, where))).expanduser()
+    """A path with ``~`` and ``$NAME``/``${NAME}`` expanded; an unset variable is refused."""
+    text = _text(value, where)
+    unset = [
+        name
+        for match in _VARIABLE_REFERENCE.finditer(text)
+        if (name := match.group(1) or match.group(2)) not in os.environ
+    ]
+    if unset:
+        raise ConfigError(f"{where}: {text!r} uses ${unset[0]}, which is not set")
+    return Path(os.path.expandvars(text)).expanduser()
 
 
 def _default_job_root() -> Path:
@@ -319,7 +331,7 @@ def _load_yaml(path: Path, text: str) -> dict[Any, Any]:
     import yaml
 
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_unique_key_loader(path))  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         mark = getattr(exc, "problem_mark", None)
@@ -331,6 +343,27 @@ def _load_yaml(path: Path, text: str) -> dict[Any, Any]:
     if not isinstance(document, dict):
         raise ConfigError(f"config file {path}: expected 'key: value' lines at the top level")
     return document
+
+
+def _unique_key_loader(path: Path) -> type:
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    silently, so a setting the user sees in the file would not be the one used)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[object] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise ConfigError(
+                        f"config file {path}: key {key!r} is given twice (line {line})"
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _environment_settings(environ: Mapping[str, str]) -> Iterator[tuple[str, Setting]]:

@@ -46,7 +46,7 @@ def build_spec(
         clean_env=clean_env,
         environment=None if clean_env else capture_environment(),
         out_copy=copy_path("--out", request.get("out_copy")),
-        err_copy=copy_path("--err", request.get("err_copy")),
+        err_copy=err_copy_path(request.get("out_copy"), request.get("err_copy")),
         storage=configuration["storage"],
         raw_resources=tuple(request.get("raw_resources", ())),
         scheduler_args=split_scheduler_args(request.get("scheduler_args", ())),
@@ -108,12 +108,28 @@ def copy_path(option: str, given: str | None) -> Path | None:
     """An absolute path for ``--out``/``--err``, in an existing directory."""
     if given is None:
         return None
+    if not given.strip():
+        raise SpecError(f"{option}: the path is empty; give a file path")
     path = Path(given).expanduser().absolute()
     if path.is_dir():
         raise SpecError(f"{option}: {given!r} is a directory; give a file path")
     if not path.parent.is_dir():
         raise SpecError(f"{option}: the directory of {given!r} does not exist")
     return path
+
+
+def err_copy_path(out_given: str | None, err_given: str | None) -> Path | None:
+    """``--err``'s path, which may not be ``--out``'s: the two copies would overwrite each
+    other's bytes (the job's ``out`` and ``err`` are copied separately)."""
+    err_copy = copy_path("--err", err_given)
+    out_copy = copy_path("--out", out_given)
+    if err_copy is None or out_copy is None:
+        return err_copy
+
+    existing = err_copy.exists() and out_copy.exists()
+    if err_copy == out_copy or existing and err_copy.samefile(out_copy):
+        raise SpecError(f"--out and --err name the same file {err_given!r}; give two paths")
+    return err_copy
 
 
 def split_scheduler_args(texts: Sequence[str]) -> tuple[str, ...]:

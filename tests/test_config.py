@@ -240,3 +240,61 @@ def test_config_commands_refuse_bad_keys_and_values(
     assert done.stderr.count(b"\n") == 1
     assert words in done.stderr.decode()
     assert not (tmp_path / "xdg-config").exists()
+
+
+def test_a_key_given_twice_in_a_file_is_refused_naming_file_and_key(
+    layers: dict[str, Path],
+) -> None:
+    layers["user"].parent.mkdir(parents=True)
+    layers["user"].write_text("queue: normal\nmem: 1GB\nqueue: express\n")
+
+    with pytest.raises(ConfigError) as refused:
+        _load(layers)
+
+    assert str(refused.value) == (
+        f"config file {layers['user']}: key 'queue' is given twice (line 3)"
+    )
+
+
+def test_job_root_expands_variables_and_refuses_an_unset_one(
+    layers: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("QXUB_TEST_SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.delenv("QXUB_TEST_UNSET", raising=False)
+    _write(layers["user"], {"job_root": "${QXUB_TEST_SCRATCH}/jobs"})
+
+    assert _load(layers)["job_root"] == tmp_path / "scratch" / "jobs"
+
+    _write(layers["user"], {"job_root": "$QXUB_TEST_UNSET/jobs"})
+    with pytest.raises(ConfigError) as refused:
+        _load(layers)
+    assert str(refused.value) == (
+        f"{layers['user']}: job_root: '$QXUB_TEST_UNSET/jobs' uses $QXUB_TEST_UNSET, "
+        "which is not set"
+    )
+
+
+@pytest.mark.timeout(60)
+def test_an_unknown_scheduler_in_a_file_is_refused_naming_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / ".qxub.yaml").write_text("scheduler: nosuch\n")
+
+    done = run_plain_qxub(["--", "true"], isolated_environ(tmp_path), tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        f"qxub: {tmp_path / '.qxub.yaml'}: scheduler: unknown scheduler 'nosuch'; "
+        "choose one of auto, local, pbs, slurm\n"
+    )
+    assert not (tmp_path / "jobs").exists()
+
+
+@pytest.mark.timeout(60)
+def test_config_alone_shows_its_help_and_exits_2(tmp_path: Path) -> None:
+    done = run_plain_qxub(["config"], isolated_environ(tmp_path), tmp_path)
+
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert lines[0] == "Usage: qxub config [OPTIONS] COMMAND [ARGS]..."
+    assert any(line.split()[:1] == ["list"] for line in lines)
+    assert any(line.split()[:1] == ["set"] for line in lines)
