@@ -269,3 +269,30 @@ def submit_local(
 
 def _ended(scheduler: LocalScheduler, job_id: str) -> bool:
     return scheduler.query([job_id])[job_id].phase.value in ("ended", "unknown")
+
+
+def _untracked_files(repository: Path) -> set[str] | None:
+    """The repository's untracked, unignored files; ``None`` outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repository), "ls-files", "--others", "--exclude-standard"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(done.stdout.splitlines()) if done.returncode == 0 else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_stays_clean() -> Iterator[None]:
+    """Tests write under their own temporary directories only: a file a test run leaves in the
+    checkout (a job's output delivered to the submit directory, say) fails the session."""
+    repository = TESTS_DIR.parent
+    before = _untracked_files(repository)
+    yield
+
+    after = _untracked_files(repository)
+    if before is not None and after is not None and after - before:
+        pytest.fail(f"the test run wrote into the repository: {sorted(after - before)}")
