@@ -265,14 +265,17 @@ def _without_user(listing: str) -> list[str]:
 def test_output_is_spooled_until_the_end_and_join_merges(
     pbs: dict[str, str], tmp_path: Path
 ) -> None:
+    release = tmp_path / "release"
+    wait_for_release = f"until [ -e {release} ]; do sleep 0.05; done"
     job_id = _submit(
         pbs, "-N", "joinjob", "-j", "oe", "-o", str(tmp_path / "joined.log"), "--",
-        "/bin/sh", "-c", "echo to-out; echo to-err >&2; sleep 1",
+        "/bin/sh", "-c", f"echo to-out; echo to-err >&2; {wait_for_release}",
     )  # fmt: skip
-    wait_for_state(pbs, job_id, "R")
+    wait_for_state(pbs, job_id, "R")  # and it stays running until the test releases it
 
     spooled = Path(pbs["PBS_EMULATOR_HOME"]) / "spool" / f"{job_id}.OU"
     assert not (tmp_path / "joined.log").exists()
+    release.touch()
     wait_for_state(pbs, job_id, "F")
 
     assert (tmp_path / "joined.log").read_text() == "to-out\nto-err\n"

@@ -329,14 +329,13 @@ def test_usage_from_sacct(slurm: FakeSlurm) -> None:
 def test_usage_waits_a_bounded_time_for_sacct_to_record_the_end(slurm: FakeSlurm) -> None:
     slurm.answer("sacct", stdout=recorded("running", "sacct-usage", "5"))
     scheduler = SlurmScheduler()
-    scheduler.usage_wait_s = 0.2
-    scheduler.usage_poll_s = 0.05
+    scheduler.usage_wait_s = 0.0  # spent by the first answer, however fast the machine is
 
     usage = scheduler.usage("5", JOB_DIR, FULL_SPEC)
 
     assert usage is not None
-    assert any("had not recorded the job's end" in note for note in usage.notes)
-    assert len(slurm.calls) >= 2
+    assert "sacct had not recorded the job's end after 0s" in usage.notes
+    assert len(slurm.calls) == 1
 
 
 def test_usage_without_accounting_comes_from_the_controller(slurm: FakeSlurm) -> None:
