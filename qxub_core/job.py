@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import shutil
 import signal
 import sys
 import threading
@@ -203,6 +202,7 @@ class JobRun:
 
     def _submit(self, job_dir: Path) -> str | None:
         from qxub_core.status import SCRIPT_FILE
+        from qxub_core.submission import forget_refused
 
         script = job_dir / SCRIPT_FILE
         logger.debug("submitting: %s", self.scheduler.submit_command(script, job_dir, self.spec))
@@ -213,7 +213,7 @@ class JobRun:
                 self._say(f"interrupted while submitting; {self.scheduler.name} said: {exc}")
             else:
                 self._say(f"submission refused by {self.scheduler.name}: {exc}")
-                _forget_refused(job_dir, exc)
+                forget_refused(job_dir, exc)
             return None
         self.coordinator.submission_complete.set()
         logger.info("Job %s: submitted to %s (%s)", job_id, self.scheduler.name, job_dir)
@@ -396,12 +396,3 @@ def _one_line(exc: OSError) -> str:
         target = f" {exc.filename}" if exc.filename else ""
         text = f"cannot write the job's files{target}: {exc.strerror or exc}"
     return text.splitlines()[0]
-
-
-def _forget_refused(job_dir: Path, refusal: SchedulerError) -> None:
-    """A scheduler that answered with a refusal queued nothing: leave nothing behind either.
-
-    A command that never answered (a timeout) may have queued the job; its directory stays.
-    """
-    if refusal.returncode is not None:
-        shutil.rmtree(job_dir, ignore_errors=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shlex
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from qxub_core.environment import capture_environment, write_environment_file
 from qxub_core.jobdir import create_job_dir
 from qxub_core.plugins import Plugins
-from qxub_core.schedulers.base import Scheduler
+from qxub_core.schedulers.base import Scheduler, SchedulerError
 from qxub_core.script import render_script, write_script
 from qxub_core.spec import JobSpec
 
@@ -77,11 +78,31 @@ def submit_job(spec: JobSpec, scheduler: Scheduler, job_root: Path, plugins: Plu
     """Prepare and submit ``spec``; raises :class:`SchedulerError` when the scheduler refuses."""
     prepared = prepare_job(spec, scheduler, job_root, plugins)
 
-    job_id = scheduler.submit(prepared.script, prepared.job_dir, prepared.spec)
+    job_id = submit_prepared(prepared, scheduler)
     logger.info("Job %s: submitted to %s from %s", job_id, scheduler.name, prepared.job_dir)
 
     plugins.job_submitted(prepared.spec, job_id, prepared.job_dir, scheduler.name)
     return Submission(prepared.spec, job_id, prepared.job_dir, scheduler.name)
+
+
+def submit_prepared(prepared: PreparedJob, scheduler: Scheduler) -> str:
+    """Submit a prepared job and return its id; a refused job's directory is removed."""
+    try:
+        return scheduler.submit(prepared.script, prepared.job_dir, prepared.spec)
+    except SchedulerError as refusal:
+        forget_refused(prepared.job_dir, refusal)
+        raise
+
+
+def forget_refused(job_dir: Path, refusal: SchedulerError) -> None:
+    """A submission that certainly queued nothing leaves nothing behind either.
+
+    After a submit command that timed out, or answered without a job id, the job may be
+    queued: its directory stays for it.
+    """
+    if refusal.acted_on_nothing:
+        logger.debug("removing %s: nothing was submitted", job_dir)
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def with_plugin_arguments(spec: JobSpec, scheduler_name: str, plugins: Plugins) -> JobSpec:

@@ -14,7 +14,7 @@ from pathlib import Path
 from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler
 from qxub_core.spec import JobSpec
-from qxub_core.submission import prepare_job
+from qxub_core.submission import prepare_job, submit_prepared
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,12 @@ def submit_spec(
 
     Preparation is the engine's own step (plugins add script lines and submit arguments), and
     observers are told of the submission. Raises :class:`SchedulerError` when the scheduler
-    refuses and ``JobDirError`` when no job directory can be made.
+    refuses (removing the directory of a job it certainly did not queue) and ``JobDirError``
+    when no job directory can be made.
     """
     plugins = plugins or default_plugins()
     prepared = prepare_job(spec, scheduler, job_root, plugins)
 
-    job_id = scheduler.submit(prepared.script, prepared.job_dir, prepared.spec)
+    job_id = submit_prepared(prepared, scheduler)
     plugins.job_submitted(prepared.spec, job_id, prepared.job_dir, scheduler.name)
     return Submission(job_id=job_id, job_dir=prepared.job_dir)

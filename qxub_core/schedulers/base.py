@@ -49,7 +49,8 @@ class SchedulerError(RuntimeError):
 
     Carries the command, its exit code and its output, and whether trying again may help
     (connection refused, server busy, timeout) as opposed to a refusal (unknown queue, bad
-    resource) that will fail the same way every time.
+    resource) that will fail the same way every time. ``ran`` is false when the command could
+    not be run at all (not installed, not executable), so it did nothing.
     """
 
     def __init__(
@@ -60,12 +61,20 @@ class SchedulerError(RuntimeError):
         returncode: int | None = None,
         output: str = "",
         transient: bool = False,
+        ran: bool = True,
     ) -> None:
         super().__init__(message)
         self.command = tuple(command)
         self.returncode = returncode
         self.output = output
         self.transient = transient
+        self.ran = ran
+
+    @property
+    def acted_on_nothing(self) -> bool:
+        """Whether the command certainly changed nothing: it answered with a failure, or never
+        ran. A command that timed out, or succeeded without the answer expected, may have."""
+        return self.returncode not in (None, 0) or not self.ran
 
 
 class Scheduler(ABC):

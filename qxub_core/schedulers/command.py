@@ -93,7 +93,7 @@ def _run_once(
         return SchedulerError(message, command=command, transient=policy.retry_timeouts)
     except OSError as exc:
         message = f"cannot run {command[0]}: {exc.strerror or exc}"
-        return SchedulerError(message, command=command)
+        return SchedulerError(message, command=command, ran=False)
 
     if accept(done):
         return done

@@ -251,5 +251,5 @@ def _spawn_detached(command: list[str], log_path: Path) -> int:
         )
     except OSError as exc:
         raise SchedulerError(
-            f"cannot start the local supervisor: {exc.strerror or exc}", command=command
+            f"cannot start the local supervisor: {exc.strerror or exc}", command=command, ran=False
         ) from exc

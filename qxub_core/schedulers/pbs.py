@@ -208,7 +208,7 @@ class PbsScheduler(Scheduler):
         flavour = qstat_flavour()
         PbsScheduler._checked_flavour = True
         if flavour == "torque":
-            raise UnsupportedSchedulerError(TORQUE_MESSAGE)
+            raise UnsupportedSchedulerError(TORQUE_MESSAGE, ran=False)
 
     def read_qstat(self, job_ids: Sequence[str]) -> tuple[dict[str, QstatJob], set[str]]:
         """The records of ``job_ids`` (JSON, else text) and the ids PBS does not know."""

@@ -1,0 +1,68 @@
+"""A submission that queued nothing leaves no job directory behind, whichever way it came."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qxub_process import isolated_environ, run_plain_qxub
+
+from qxub_core.api import Session, SubmissionRefused
+from qxub_core.schedulers.base import SchedulerError
+from qxub_core.spec import JobSpec
+from qxub_core.submission import forget_refused
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _job_dirs(job_root: Path) -> list[Path]:
+    if not job_root.exists():
+        return []
+    return [path for path in job_root.iterdir() if not path.name.startswith(".")]
+
+
+def test_a_missing_qsub_leaves_no_job_directory(tmp_path: Path) -> None:
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    environ = isolated_environ(tmp_path, PATH=str(empty_path))
+
+    done = run_plain_qxub(["--scheduler", "pbs", "--", "true"], environ, tmp_path)
+
+    assert done.returncode == 125
+    assert done.stderr.decode().splitlines() == [
+        "qxub: submission refused by pbs: cannot run qsub: No such file or directory"
+    ]
+    assert _job_dirs(tmp_path / "jobs") == []
+
+
+def test_the_api_leaves_no_job_directory_when_qsub_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    session = Session("pbs", options={"job_root": tmp_path / "jobs"})
+
+    with pytest.raises(SubmissionRefused, match="cannot run qsub"):
+        session.submit(JobSpec(command=("true",), workdir=tmp_path))
+
+    assert _job_dirs(tmp_path / "jobs") == []
+
+
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [
+        (SchedulerError("qsub: Unknown queue", returncode=170), False),
+        (SchedulerError("cannot run qsub: No such file or directory", ran=False), False),
+        (SchedulerError("qsub did not answer within 60s", transient=False), True),
+        (SchedulerError("sbatch answered without a job id: ''", returncode=0), True),
+    ],
+)
+def test_a_job_directory_stays_only_when_the_job_may_be_queued(
+    tmp_path: Path, error: SchedulerError, kept: bool
+) -> None:
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    (job_dir / "job.sh").write_text("true\n")
+
+    forget_refused(job_dir, error)
+
+    assert job_dir.exists() is kept
