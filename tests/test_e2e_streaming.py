@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RunQxub
+from conftest import RunQxub, StartQxub
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -83,14 +83,22 @@ def test_last_line_without_newline_and_quick_job(run_qxub: RunQxub) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, b"no newline at the end", b"")
 
 
-def test_job_that_deletes_its_own_output_file(run_qxub: RunQxub, job_root: Path) -> None:
-    script = f"echo before; sleep 1; rm -f {job_root}/*/out; echo after; echo gone >&2"
+def test_job_that_deletes_its_own_output_file(
+    start_qxub: StartQxub, job_root: Path, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    wait_for_release = f"until [ -e {release} ]; do sleep 0.05; done"
+    script = f"echo before; {wait_for_release}; rm -f {job_root}/*/out; echo after; echo gone >&2"
 
-    done = run_qxub(["--", "bash", "-c", script])
+    process = start_qxub(["--", "bash", "-c", script])
+    assert process.stdout is not None
+    first_line = process.stdout.readline()  # streamed before the job deletes its file
+    release.touch()
+    stdout, stderr = process.communicate()
 
-    assert done.returncode == 0
-    assert done.stdout == b"before\nafter\n"
-    assert done.stderr == b"gone\n"
+    assert process.returncode == 0
+    assert first_line + stdout == b"before\nafter\n"
+    assert stderr == b"gone\n"
 
 
 def test_stdout_and_stderr_keep_their_own_order(run_qxub: RunQxub) -> None:
