@@ -20,7 +20,7 @@ from pathlib import Path
 
 from qxub_process import QXUB, bench_env, report
 
-RUNS = 10
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 10  # python3 slurm_exit_latency.py [RUNS]
 LAST_WRITE = "import time; time.sleep(0.5); print(time.time(), flush=True)"
 JOB = [sys.executable, "-c", LAST_WRITE]
 
@@ -68,9 +68,10 @@ def main() -> None:
         "srun": through_srun,
     }
     samples: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(RUNS):  # interleaved, so that load on the machine touches all three alike
+    for run in range(RUNS):  # interleaved, so that load on the machine touches all three alike
         for name, way in ways.items():
             samples[name].append(way(Path(tempfile.mkdtemp(prefix="qxub-bench-"))))
+            print(f"run {run + 1}, {name}: {samples[name][-1]:.3f} s", flush=True)
 
     for name, values in samples.items():
         target = "< 0.1 s" if name.startswith("qxub") else ""
