@@ -271,8 +271,9 @@ def _ended(scheduler: LocalScheduler, job_id: str) -> bool:
     return scheduler.query([job_id])[job_id].phase.value in ("ended", "unknown")
 
 
-def _untracked_files(repository: Path) -> set[str] | None:
-    """The repository's untracked, unignored files; ``None`` outside a git checkout."""
+def _untracked_top_level_files(repository: Path) -> set[str] | None:
+    """The untracked, unignored files at the top of the checkout (where tests run, and so where
+    a stray job output would land); ``None`` outside a git checkout."""
     try:
         done = subprocess.run(
             ["git", "-C", str(repository), "ls-files", "--others", "--exclude-standard"],
@@ -282,17 +283,20 @@ def _untracked_files(repository: Path) -> set[str] | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return set(done.stdout.splitlines()) if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return {name for name in done.stdout.splitlines() if "/" not in name}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def repository_stays_clean() -> Iterator[None]:
-    """Tests write under their own temporary directories only: a file a test run leaves in the
-    checkout (a job's output delivered to the submit directory, say) fails the session."""
+    """Tests write under their own temporary directories only: a file a test run leaves at the
+    top of the checkout (a job's output delivered to the submit directory, say) fails the
+    session. Files created deeper in the tree are left to the developer editing them."""
     repository = TESTS_DIR.parent
-    before = _untracked_files(repository)
+    before = _untracked_top_level_files(repository)
     yield
 
-    after = _untracked_files(repository)
+    after = _untracked_top_level_files(repository)
     if before is not None and after is not None and after - before:
-        pytest.fail(f"the test run wrote into the repository: {sorted(after - before)}")
+        pytest.fail(f"the test run wrote into the checkout: {sorted(after - before)}")

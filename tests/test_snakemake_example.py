@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,14 @@ from snakemake_workflow import (
 )
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "snakemake"
+# The workflow's own files: a user's earlier run leaves its outputs beside them, never copied.
+EXAMPLE_SOURCES = ("Snakefile",)
+
+
+def copy_example(workdir: Path) -> None:
+    workdir.mkdir()
+    for name in EXAMPLE_SOURCES:
+        shutil.copy2(EXAMPLE / name, workdir / name)
 
 
 @pytest.mark.timeout(WORKFLOW_TIMEOUT_S + 60)
@@ -24,7 +33,7 @@ def test_the_example_workflow_runs_end_to_end(
     backend: Backend, tmp_path: Path, job_root: Path
 ) -> None:
     workdir = tmp_path / "example"
-    shutil.copytree(EXAMPLE, workdir)
+    copy_example(workdir)
 
     done = run_snakemake(backend, workdir)
 
@@ -43,3 +52,23 @@ def test_the_example_workflow_runs_end_to_end(
     with open(logs / "efficiency.csv", newline="") as handle:
         rules = [row["rule"] for row in csv.DictReader(handle)]
     assert rules == ["count", "fit_model", "report", "simulate"]
+
+
+def test_an_earlier_run_in_the_example_folder_is_not_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs-example"
+    shutil.copytree(
+        EXAMPLE, folder, ignore=shutil.ignore_patterns(".*", "data", "counts", "results")
+    )
+    for output in ("data/alpha.txt", "results/report.txt", ".snakemake/locks/0.input.lock"):
+        (folder / output).parent.mkdir(parents=True, exist_ok=True)
+        (folder / output).write_text("left by a user's run\n")
+    monkeypatch.setattr(sys.modules[__name__], "EXAMPLE", folder)
+
+    copy_example(tmp_path / "example")
+
+    copied = sorted(
+        str(path.relative_to(tmp_path / "example")) for path in (tmp_path / "example").rglob("*")
+    )
+    assert copied == sorted(EXAMPLE_SOURCES)
