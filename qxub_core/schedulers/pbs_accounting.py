@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 POLL_S = 1.0
 GIVE_UP_S = 600.0
 QSTAT_EVERY_S = 600
+LAUNCH_TIMEOUT_S = 30.0
 WATCH_AT_MOST_S = 86400  # PBS sites keep finished jobs about a day; no record after that
 
 
@@ -44,15 +45,25 @@ def watcher_script(job_id: str, job_dir: Path) -> str:
 
 
 def start_collector(job_id: str, job_dir: Path) -> None:
-    """Start the detached watcher for one job; it needs nothing from the caller afterwards."""
+    """Start the detached watcher for one job; it needs nothing from the caller afterwards.
+
+    A shell that exits at once starts it in the background, so the watcher is no child of the
+    caller: a long-lived caller (the Snakemake executor) keeps no process object to reap.
+    """
+    launcher = ["/bin/sh", "-c", '/bin/sh -c "$1" &', "qxub-pbs-accounting"]
     with open(os.devnull, "rb") as nothing_in, open(os.devnull, "wb") as nothing_out:
-        subprocess.Popen(
-            ["/bin/sh", "-c", watcher_script(job_id, job_dir)],
-            stdin=nothing_in,
-            stdout=nothing_out,
-            stderr=nothing_out,
-            start_new_session=True,
-        )
+        try:
+            subprocess.run(
+                [*launcher, watcher_script(job_id, job_dir)],
+                stdin=nothing_in,
+                stdout=nothing_out,
+                stderr=nothing_out,
+                start_new_session=True,
+                check=False,
+                timeout=LAUNCH_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise OSError(f"the accounting watcher did not start within {exc.timeout}s") from exc
 
 
 def collect(job_id: str, job_dir: Path, give_up_s: float = GIVE_UP_S) -> bool:
