@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -69,7 +70,22 @@ def _prepare_root(job_root: Path) -> Path:
     return root
 
 
-def _describe(job_root: Path, exc: OSError) -> str:
+def discard_unfinished_job_dir(job_dir: Path, exc: OSError) -> JobDirError:
+    """Remove a job directory whose files could not all be written; the error to raise."""
+    shutil.rmtree(job_dir, ignore_errors=True)
+    return JobDirError(_describe(job_dir.parent, exc, "write a job's files"))
+
+
+def file_system_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has no block or no inode left to write."""
+    try:
+        usage = os.statvfs(path)
+    except OSError:
+        return False
+    return usage.f_bavail == 0 or (usage.f_files > 0 and usage.f_favail == 0)
+
+
+def _describe(job_root: Path, exc: OSError, action: str = "create a job directory") -> str:
     if exc.errno == errno.ENOSPC:
         why = "the file system is full"
     elif exc.errno == errno.EDQUOT:
@@ -78,4 +94,4 @@ def _describe(job_root: Path, exc: OSError) -> str:
         why = "it is not writable"
     else:
         why = exc.strerror or str(exc)
-    return f"cannot create a job directory in {job_root}: {why} (set job_root or QXUB_JOB_ROOT)"
+    return f"cannot {action} in {job_root}: {why} (set job_root or QXUB_JOB_ROOT)"

@@ -3,10 +3,11 @@
 Each tick (``poll_interval_s``) the loop checks every followed job's status files and copies
 the new bytes of its output files. The scheduler itself is asked rarely: every
 ``fallback_interval_s``, in one batched query for all jobs without a final status file, with
-backoff when it fails. That query is what notices a job killed so hard that its script wrote no
-final file; the monitor then waits ``grace_period_s`` for the file before taking the scheduler's
-word. A final file that reports a signal sends the monitor to the scheduler, for up to the grace
-period, to learn whether that signal was a walltime kill or a cancellation.
+backoff when it fails (an adapter whose query only reads local files, such as the local backend,
+names a shorter interval of its own). That query is what notices a job killed so hard that its
+script wrote no final file; the monitor then waits ``grace_period_s`` for the file before taking
+the scheduler's word. A final file that reports a signal sends the monitor to the scheduler, for
+up to the grace period, to learn whether that signal was a walltime kill or a cancellation.
 
 When a job has an outcome, the rest of its output is drained and the job is done. The loop knows
 nothing of terminals or of the command line: a coordinator's events tell the rest of qxub (the
@@ -109,7 +110,8 @@ class Monitor:
         self.coordinator = coordinator or Coordinator()
         self.clock = clock
         self.jobs: dict[str, FollowedJob] = {}
-        self._next_fallback_at = clock() + settings.fallback_interval_s
+        self._query_interval_s = _status_query_interval_s(scheduler, settings)
+        self._next_fallback_at = clock() + self._query_interval_s
         self._fallback_failures = 0
 
     def follow(
@@ -200,7 +202,7 @@ class Monitor:
             return
 
         states = self._query([job.job_id for job in unresolved])
-        interval_s = self.settings.fallback_interval_s
+        interval_s = self._query_interval_s
         if states is None:
             self._fallback_failures += 1
             interval_s *= min(2**self._fallback_failures, MAX_BACKOFF_FACTOR)
@@ -291,3 +293,11 @@ class Monitor:
             reason = state.reason or "the scheduler reports the job ended but gives no exit status"
             return Outcome(job.job_id, exitcodes.NEVER_RAN, reason, source="scheduler")
         return Outcome(job.job_id, state.exit_code, state.reason, source="scheduler")
+
+
+def _status_query_interval_s(scheduler: Scheduler, settings: MonitorSettings) -> float:
+    """The fallback interval, or the adapter's own when its query is cheap enough to ask more."""
+    cheap_interval_s = scheduler.status_query_interval_s
+    if cheap_interval_s is None:
+        return settings.fallback_interval_s
+    return min(cheap_interval_s, settings.fallback_interval_s)

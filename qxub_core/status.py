@@ -88,11 +88,15 @@ def parse_final(text: str) -> FinalStatus:
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` so that a reader sees the old state or the whole new file, never a part."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _float_or_zero(text: str) -> float:

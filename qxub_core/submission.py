@@ -18,12 +18,12 @@ import dataclasses
 import logging
 import shlex
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from qxub_core.environment import capture_environment, write_environment_file
-from qxub_core.jobdir import create_job_dir
+from qxub_core.jobdir import create_job_dir, discard_unfinished_job_dir
 from qxub_core.plugins import Plugins
 from qxub_core.schedulers.base import Scheduler, SchedulerError
 from qxub_core.script import render_script, write_script
@@ -68,10 +68,19 @@ def prepare_job(
 
     if not spec.clean_env:
         environment = spec.environment if spec.environment is not None else capture_environment()
-        write_environment_file(job_dir, environment)
+        _write_or_discard(job_dir, lambda: write_environment_file(job_dir, environment))
 
     text = render_script(spec, scheduler, job_dir, prologue, epilogue, plugins=plugins)
-    return PreparedJob(spec, job_dir, write_script(job_dir, text))
+    script = _write_or_discard(job_dir, lambda: write_script(job_dir, text))
+    return PreparedJob(spec, job_dir, script)
+
+
+def _write_or_discard(job_dir: Path, write: Callable[[], Path]) -> Path:
+    """Write one of the job's files; a job directory left half-written is removed."""
+    try:
+        return write()
+    except OSError as exc:
+        raise discard_unfinished_job_dir(job_dir, exc) from exc
 
 
 def submit_job(spec: JobSpec, scheduler: Scheduler, job_root: Path, plugins: Plugins) -> Submission:

@@ -62,8 +62,12 @@ class Usage:
     def save(self, job_dir: Path) -> Path:
         path = job_dir / USAGE_FILE
         temporary = job_dir / f".{USAGE_FILE}.tmp"
-        temporary.write_text(self.to_json() + "\n")
-        temporary.replace(path)
+        try:
+            temporary.write_text(self.to_json() + "\n")
+            temporary.replace(path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod

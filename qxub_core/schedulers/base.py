@@ -88,6 +88,10 @@ class Scheduler(ABC):
     name: ClassVar[str]
     job_id_variable: ClassVar[str]
     directive_prefix: ClassVar[str] = ""
+    # How often the monitor may ask about a job without a final status file, for an adapter
+    # whose query only reads local files and so may run far more often than the configured
+    # fallback interval; ``None``: the fallback interval alone.
+    status_query_interval_s: ClassVar[float | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         """``options`` are the resolved configuration values; each adapter reads its own keys."""

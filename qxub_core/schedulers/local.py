@@ -10,6 +10,7 @@ id and the job root can follow or cancel it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qxub_core import exitcodes
+from qxub_core.jobdir import file_system_full
 from qxub_core.schedulers.base import JobPhase, JobState, Scheduler, SchedulerError
 from qxub_core.schedulers.local_supervisor import (
     CANCEL_FILE,
@@ -56,6 +58,9 @@ class LocalScheduler(Scheduler):
     name = "local"
     job_id_variable = JOB_ID_VARIABLE
     directive_prefix = ""
+    # A query reads the state file and checks the supervisor's pid: cheap enough that a
+    # supervisor which dies is noticed within half a second rather than at the fallback.
+    status_query_interval_s = 0.5
 
     def __init__(self, options: dict[str, object] | None = None) -> None:
         super().__init__(options)
@@ -150,14 +155,13 @@ class LocalScheduler(Scheduler):
     def _state_of(self, job_id: str, job_dir: Path) -> JobState:
         state = read_state(job_dir)
         if state is not None and state.phase == "ended":
-            return ended_job_state(state)
+            return _with_full_disk_reason(ended_job_state(state), job_dir)
 
         if not self._supervisor_alive(job_id, job_dir):
             state = read_state(job_dir)
             if state is not None and state.phase == "ended":
-                return ended_job_state(state)
-            reason = "its local supervisor is gone (see scheduler.log in the job directory)"
-            return JobState(job_id, JobPhase.ENDED, "lost", exitcodes.NEVER_RAN, reason)
+                return _with_full_disk_reason(ended_job_state(state), job_dir)
+            return lost_job_state(job_id, job_dir)
 
         if state is None or state.phase == "starting":
             return JobState(job_id, JobPhase.QUEUED, raw_state="starting")
@@ -228,6 +232,23 @@ def ended_job_state(state: SupervisorState) -> JobState:
         code = exitcodes.from_signal(state.signal)
         return JobState(state.job_id, JobPhase.ENDED, f"signal {state.signal}", code)
     return JobState(state.job_id, JobPhase.ENDED, "exited", state.exit_status)
+
+
+def lost_job_state(job_id: str, job_dir: Path) -> JobState:
+    """A job whose supervisor is gone without recording its end."""
+    if file_system_full(job_dir):
+        reason = f"the file system of its job directory {job_dir} is full: its end went unrecorded"
+    else:
+        reason = "its local supervisor is gone (see scheduler.log in the job directory)"
+    return JobState(job_id, JobPhase.ENDED, "lost", exitcodes.NEVER_RAN, reason)
+
+
+def _with_full_disk_reason(ended: JobState, job_dir: Path) -> JobState:
+    """An ended job on a full file system: its output and status files may be cut short."""
+    if ended.reason is not None or not file_system_full(job_dir):
+        return ended
+    reason = f"the file system of its job directory {job_dir} is full: its output may be cut short"
+    return dataclasses.replace(ended, reason=reason)
 
 
 def walltime_reason(walltime_s: int | None) -> str:

@@ -77,8 +77,38 @@ class SupervisorState:
     never_started: bool = False
     walltime_s: int | None = None
 
-    def save(self, job_dir: Path) -> None:
-        write_atomically(job_dir / STATE_FILE, json.dumps(asdict(self), sort_keys=True) + "\n")
+    def save(self, job_dir: Path) -> bool:
+        """Record the state; ``False`` (logged) when the job directory cannot take it.
+
+        On a full file system a new file cannot be written, but the state file of the same few
+        hundred bytes usually still fits in the block it already has: it is rewritten in place
+        then, so the job's end is still recorded. A reader may catch that rewrite half done and
+        ignore it, as it does a missing file.
+        """
+        text = json.dumps(asdict(self), sort_keys=True) + "\n"
+        path = job_dir / STATE_FILE
+        try:
+            write_atomically(path, text)
+            return True
+        except OSError as exc:
+            logger.warning("Job %s: cannot replace %s: %s", self.job_id, STATE_FILE, exc)
+        try:
+            _rewrite_in_place(path, text.encode())
+            return True
+        except OSError as exc:
+            logger.error("Job %s: state not recorded: %s", self.job_id, exc)
+            return False
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    """Overwrite an existing file from its start and cut it to ``data``'s length."""
+    descriptor = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(descriptor, data, 0)
+        os.ftruncate(descriptor, len(data))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def read_state(job_dir: Path) -> SupervisorState | None:
@@ -295,7 +325,10 @@ class LocalSupervisor:
             },
             notes=[CPU_NOTE, MEMORY_NOTE],
         )
-        usage.save(self.job_dir)
+        try:
+            usage.save(self.job_dir)
+        except OSError as exc:
+            logger.warning("Job %s: usage record not written: %s", self.job_id, exc)
 
 
 class _ExitWaiter:
