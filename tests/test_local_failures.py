@@ -48,9 +48,11 @@ def test_a_job_that_fills_the_job_root_still_gives_its_exit_code(
     assert done.returncode == 3
     lines = done.stderr.decode().splitlines()
     assert len(lines) == 1 and "is full" in lines[0], lines
-    supervisor_log = (only_job_dir(small_root) / "scheduler.log").read_text()
+    job_dir = only_job_dir(small_root)
+    supervisor_log = (job_dir / "scheduler.log").read_text()
     assert "Traceback" not in supervisor_log
     assert "usage record not written" in supervisor_log
+    assert [path.name for path in job_dir.iterdir() if path.name.startswith(".")] == []
 
 
 def test_a_full_job_root_before_the_start_leaves_nothing_behind(

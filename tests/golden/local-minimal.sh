@@ -15,7 +15,11 @@ qxub_exit_code=0
 
 qxub_write_status() {
     local temporary="$qxub_job_dir/.$1.$$"
-    printf '%s' "$2" >"$temporary" && command -p mv -f "$temporary" "$qxub_job_dir/$1"
+    if printf '%s' "$2" >"$temporary" && command -p mv -f "$temporary" "$qxub_job_dir/$1"; then
+        return 0
+    fi
+    command -p rm -f "$temporary"
+    return 1
 }
 
 qxub_finish() {
