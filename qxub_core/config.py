@@ -149,6 +149,7 @@ def _duration(value: object, where: str) -> str:
     return text
 
 
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _VARIABLE_REFERENCE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -162,7 +163,12 @@ def _path(value: object, where: str) -> Path:
     ]
     if unset:
         raise ConfigError(f"{where}: {text!r} uses ${unset[0]}, which is not set")
-    return Path(os.path.expandvars(text)).expanduser()
+
+    path = Path(os.path.expandvars(text)).expanduser()
+    if _CONTROL_CHARACTER.search(str(path)):
+        # Job directories are named in directive lines, which a line break would cut short.
+        raise ConfigError(f"{where}: {str(path)!r} contains a control character (a line break?)")
+    return path
 
 
 def _default_job_root() -> Path:

@@ -298,3 +298,12 @@ def test_config_alone_shows_its_help_and_exits_2(tmp_path: Path) -> None:
     assert lines[0] == "Usage: qxub config [OPTIONS] COMMAND [ARGS]..."
     assert any(line.split()[:1] == ["list"] for line in lines)
     assert any(line.split()[:1] == ["set"] for line in lines)
+
+
+def test_a_job_root_with_a_line_break_is_refused(layers: dict[str, Path]) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _load(layers, QXUB_JOB_ROOT="/tmp/a\nb")
+
+    assert str(refused.value) == (
+        "QXUB_JOB_ROOT: '/tmp/a\\nb' contains a control character (a line break?)"
+    )
