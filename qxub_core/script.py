@@ -14,8 +14,11 @@ order. The script reports through the status files of :mod:`qxub_core.status`:
 5. epilogue lines run (as the prologue, with ``QXUB_EXIT_CODE`` set), ``--out`` and
    ``--err`` copies are made, and the final file is written.
 
-On a signal the trap passes the signal to the command, waits for it, writes ``128+N`` with
-``signal: NAME`` and then dies by the same signal, so the scheduler records a signal death too.
+On a signal the trap passes the signal to the command and gives it ``STOP_GRACE_S`` to end; a
+command still running then gets SIGTERM and, after the same grace, SIGKILL (a command started in
+the background by bash may ignore SIGINT, or trap a signal and carry on: it must not outlive its
+job). The trap then writes ``128+N`` with ``signal: NAME`` and dies by the same signal, so the
+scheduler records a signal death too.
 
 Every value from the user reaches the script through :func:`shlex.quote`. Arguments that are not
 valid UTF-8 arrive as surrogate-escaped text and are written back as their original bytes.
@@ -46,6 +49,12 @@ SHEBANG = "#!/bin/bash"
 
 # Signals whose trap writes the final file and then re-raises the signal, with their numbers.
 TRAPPED_SIGNALS = (("TERM", 15), ("INT", 2), ("HUP", 1))
+
+# On a signal the command gets the same signal, then TERM, then KILL, each after this grace for
+# it to end, checked every step. Both graces together stay below the local backend's and the
+# schedulers' own delay between TERM and KILL, so the final file is still written.
+STOP_GRACE_S = 2.0
+STOP_STEP_S = 0.1
 
 # Variables a login shell inherits from the system rather than from the submitting prompt; the
 # clean environment keeps them (with the execution host's and the scheduler's own variables).
@@ -83,14 +92,33 @@ qxub_on_exit() {
     qxub_finish "$?"
 }
 
+qxub_command_ended_within() {
+    local tick
+    for ((tick = 0; tick < $1; tick++)); do
+        if ! kill -0 "$qxub_child" 2>/dev/null; then return 0; fi
+        command -p sleep @STEP_S@
+    done
+    ! kill -0 "$qxub_child" 2>/dev/null
+}
+
+qxub_stop_command() {
+    kill -s "$1" "$qxub_child" 2>/dev/null
+    if ! qxub_command_ended_within @STEPS@; then
+        kill -s TERM "$qxub_child" 2>/dev/null
+        if ! qxub_command_ended_within @STEPS@; then
+            kill -s KILL "$qxub_child" 2>/dev/null
+        fi
+    fi
+    wait "$qxub_child" 2>/dev/null
+}
+
 qxub_on_signal() {
     trap '' "$1"
     if [ -z "$qxub_child" ] && [ -n "$qxub_launching" ] && [ "${!:-}" != "$qxub_background" ]; then
         qxub_child=$!
     fi
     if [ -n "$qxub_child" ]; then
-        kill -s "$1" "$qxub_child" 2>/dev/null
-        wait "$qxub_child" 2>/dev/null
+        qxub_stop_command "$1"
     fi
     qxub_finish "$((128 + $2))" "signal: $1"
     trap - "$1" EXIT
@@ -167,7 +195,12 @@ def _header_lines(job_dir: Path, job_id_variable: str) -> list[str]:
 
 
 def _protocol_lines(spec: JobSpec) -> list[str]:
-    protocol = _PROTOCOL.replace("@FINAL@", FINAL_PREFIX).replace("@ERR@", ERR_FILE)
+    protocol = (
+        _PROTOCOL.replace("@FINAL@", FINAL_PREFIX)
+        .replace("@ERR@", ERR_FILE)
+        .replace("@STEP_S@", str(STOP_STEP_S))
+        .replace("@STEPS@", str(round(STOP_GRACE_S / STOP_STEP_S)))
+    )
     traps = [f"trap 'qxub_on_signal {name} {number}' {name}" for name, number in TRAPPED_SIGNALS]
     return [
         protocol,

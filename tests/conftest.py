@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from script_runner import end_started_jobs
 
 from qxub_core.environment import capture_environment, write_environment_file
 from qxub_core.jobdir import create_job_dir
@@ -300,3 +301,11 @@ def repository_stays_clean() -> Iterator[None]:
     after = _untracked_top_level_files(repository)
     if before is not None and after is not None and after - before:
         pytest.fail(f"the test run wrote into the checkout: {sorted(after - before)}")
+
+
+@pytest.fixture(autouse=True)
+def job_scripts_end_with_their_test() -> Iterator[None]:
+    """Whatever a job script started by the test left running is killed, pass or fail."""
+    yield
+
+    end_started_jobs()

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +20,9 @@ from qxub_core.status import started_path
 
 JOB_ID = "test-1"
 WAIT_STEP_S = 0.02
+
+# Every job script started here, so that teardown can end whatever is left of them.
+_started: list[subprocess.Popen[bytes]] = []
 
 
 def prepare_job(job_dir: Path, spec: JobSpec, plugins: Plugins | None = None) -> Path:
@@ -41,7 +44,7 @@ def start_job(
     script = prepare_job(job_dir, spec, plugins)
     env = {**(os.environ if environ is None else environ), "QXUB_LOCAL_JOB_ID": JOB_ID}
     with _sigint_not_ignored():
-        return subprocess.Popen(
+        process = subprocess.Popen(
             ["bash", str(script)],
             env=env,
             stdin=subprocess.DEVNULL,
@@ -49,6 +52,18 @@ def start_job(
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+    _started.append(process)
+    return process
+
+
+def end_started_jobs() -> None:
+    """SIGKILL the process group of every job script started here, ended or not: a command it
+    left behind is still in that group."""
+    while _started:
+        process = _started.pop()
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @contextmanager

@@ -214,6 +214,30 @@ def test_signal_writes_final_then_script_dies_by_it(tmp_path: Path, name: str, n
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "number"), [("TERM", 15), ("INT", 2), ("HUP", 1)])
+@pytest.mark.parametrize("handling", ["''", "'echo carries-on'"])
+def test_signal_ends_a_command_that_ignores_it_or_carries_on(
+    tmp_path: Path, name: str, number: int, handling: str
+) -> None:
+    job_dir = tmp_path / "job"
+    line = f"trap {handling} INT HUP TERM; echo $$; while :; do sleep 0.05; done"
+    process = start_job(job_dir, with_environment(JobSpec(command=(line,), shell=True)))
+    wait_for_start(job_dir)
+    while not _bytes_or_none(job_dir / "out").endswith(b"\n"):
+        time.sleep(0.02)
+    command_pid = int((job_dir / "out").read_bytes().split()[0])
+
+    process.send_signal(number)
+
+    assert process.wait(timeout=30) == -number
+    assert (
+        job_dir / f"final_exit_code_{JOB_ID}"
+    ).read_text() == f"{128 + number}\nsignal: {name}\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(command_pid, 0)
+
+
+@pytest.mark.timeout(60)
 def test_sigterm_to_the_whole_group_ends_the_command_too(tmp_path: Path) -> None:
     job_dir = tmp_path / "job"
     process = start_job(job_dir, with_environment(JobSpec(command=("sleep", "300"))))

@@ -41,14 +41,33 @@ qxub_on_exit() {
     qxub_finish "$?"
 }
 
+qxub_command_ended_within() {
+    local tick
+    for ((tick = 0; tick < $1; tick++)); do
+        if ! kill -0 "$qxub_child" 2>/dev/null; then return 0; fi
+        command -p sleep 0.1
+    done
+    ! kill -0 "$qxub_child" 2>/dev/null
+}
+
+qxub_stop_command() {
+    kill -s "$1" "$qxub_child" 2>/dev/null
+    if ! qxub_command_ended_within 20; then
+        kill -s TERM "$qxub_child" 2>/dev/null
+        if ! qxub_command_ended_within 20; then
+            kill -s KILL "$qxub_child" 2>/dev/null
+        fi
+    fi
+    wait "$qxub_child" 2>/dev/null
+}
+
 qxub_on_signal() {
     trap '' "$1"
     if [ -z "$qxub_child" ] && [ -n "$qxub_launching" ] && [ "${!:-}" != "$qxub_background" ]; then
         qxub_child=$!
     fi
     if [ -n "$qxub_child" ]; then
-        kill -s "$1" "$qxub_child" 2>/dev/null
-        wait "$qxub_child" 2>/dev/null
+        qxub_stop_command "$1"
     fi
     qxub_finish "$((128 + $2))" "signal: $1"
     trap - "$1" EXIT
