@@ -327,25 +327,6 @@ class JobRun:
         self.stderr_sink.at_line_start = True
 
 
-def prepare_job_dir(
-    spec: JobSpec,
-    scheduler: Scheduler,
-    job_root: Path,
-    prologue: tuple[str, ...] = (),
-    epilogue: tuple[str, ...] = (),
-) -> Path:
-    """Create a job directory and write the captured environment and the job script into it.
-
-    Kept for callers that need only the directory. It cannot hand back the plugins' submit
-    arguments, so callers that submit should use :func:`qxub_core.submission.prepare_job`,
-    which returns the spec to submit as well. Raises :class:`OSError` (``JobDirError`` among
-    them) when the job root cannot hold the directory.
-    """
-    from qxub_core.submission import prepare_job
-
-    return prepare_job(spec, scheduler, job_root, default_plugins(), prologue, epilogue).job_dir
-
-
 def run_job(spec: JobSpec, scheduler: Scheduler, options: RunOptions) -> int:
     """Run one job as if at the user's prompt and return qxub's exit code for it."""
     return JobRun(spec, scheduler, options).run()
