@@ -324,14 +324,15 @@ def _bytes_or_none(path: Path) -> bytes:
 def test_clean_env_fills_in_who_the_user_is_when_the_scheduler_gives_nothing(
     tmp_path: Path,
 ) -> None:
+    """Only HOME is given, a private one, so that no profile of this machine's user is read."""
     entry = pwd.getpwuid(os.getuid())
-    spec = JobSpec(
-        command=("bash", "-c", 'printf "%s|%s|%s|%s" "$HOME" "$USER" "$LOGNAME" "$SHELL"'),
-        clean_env=True,
-        workdir=tmp_path,
-    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".profile").write_text("export QXUB_TEST_PROFILE=private\n")
+    line = 'printf "%s|%s|%s|%s|%s" "$HOME" "$USER" "$LOGNAME" "$SHELL" "$QXUB_TEST_PROFILE"'
+    spec = JobSpec(command=("bash", "-c", line), clean_env=True, workdir=tmp_path)
 
-    run_job(tmp_path / "job", spec, environ={})
+    run_job(tmp_path / "job", spec, environ={"HOME": str(home)})
 
-    expected = f"{entry.pw_dir}|{entry.pw_name}|{entry.pw_name}|{entry.pw_shell}"
+    expected = f"{home}|{entry.pw_name}|{entry.pw_name}|{entry.pw_shell}|private"
     assert (tmp_path / "job" / "out").read_text() == expected
