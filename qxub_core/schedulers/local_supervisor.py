@@ -376,12 +376,13 @@ def group_rss_bytes(pgid: int) -> int:
 
 def group_alive(pgid: int) -> bool:
     """Whether any live (not zombie) process is left in a process group."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(entry.name)
-        if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
-            return True
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            fields = _stat_fields(entry.name)
+            if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
+                return True
     return False
 
 
