@@ -10,10 +10,12 @@ on ``PATH``) or skips the test with a clear reason when the backend cannot run h
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from qxub_core.spec import JobSpec, Resources
 QXUB = Path(sys.executable).with_name("qxub")
 TESTS_DIR = Path(__file__).resolve().parent
 PROCESS_TIMEOUT_S = 120.0
+CANCEL_TIMEOUT_S = 30.0
 
 SHORT_INTERVALS = {
     "QXUB_POLL_INTERVAL_S": "0.05",
@@ -197,8 +200,17 @@ def start_qxub(backend: Backend, tmp_path: Path) -> Iterator[StartQxub]:
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.kill()
+        _end_qxub(process)
+
+
+def _end_qxub(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a qxub still running, so that it cancels its job; SIGKILL it if that fails."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.communicate(timeout=CANCEL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
         process.communicate(timeout=PROCESS_TIMEOUT_S)
 
 
@@ -309,3 +321,25 @@ def job_scripts_end_with_their_test() -> Iterator[None]:
     yield
 
     end_started_jobs()
+
+
+@pytest.fixture(autouse=True)
+def local_jobs_end_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A local job left running in the test's job root (its qxub killed, say) is killed with its
+    whole process group, pass or fail."""
+    job_root = request.getfixturevalue("job_root") if "job_root" in request.fixturenames else None
+    yield
+
+    if job_root is not None:
+        _kill_local_jobs(job_root)
+
+
+def _kill_local_jobs(job_root: Path) -> None:
+    from qxub_core.schedulers.local_supervisor import read_state
+
+    for state_file in job_root.glob("*/local_state.json"):
+        state = read_state(state_file.parent)
+        if state is None or not state.job_pgid or not group_alive(state.job_pgid):
+            continue
+        with suppress(ProcessLookupError):
+            os.killpg(state.job_pgid, signal.SIGKILL)

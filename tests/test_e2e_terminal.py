@@ -31,7 +31,12 @@ def run_on_terminal(backend: Backend, args: list[str], cwd: Path) -> tuple[int, 
             stderr=terminal,
         )
         os.close(terminal)
-        stdout, _ = process.communicate(timeout=PROCESS_TIMEOUT_S)
+        try:
+            stdout, _ = process.communicate(timeout=PROCESS_TIMEOUT_S)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
         screen = _read_all(controller)
     finally:
         os.close(controller)
