@@ -31,6 +31,20 @@ from qxub_core.script import render_script, write_script
 from qxub_core.spec import JobSpec, Resources
 
 QXUB = Path(sys.executable).with_name("qxub")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hand the processes under test the signal dispositions of an ordinary prompt.
+
+    A test run started with SIGHUP or SIGINT ignored (``nohup``, a background job of a script)
+    would pass that on: an ignored signal stays ignored across exec, and bash cannot trap a
+    signal that was ignored when it started. The tests that send these signals would then hang.
+    """
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 TESTS_DIR = Path(__file__).resolve().parent
 PROCESS_TIMEOUT_S = 120.0
 CANCEL_TIMEOUT_S = 30.0
