@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from qxub_core import exitcodes
-from qxub_core.config import load_configuration
+from qxub_core.config import ConfigError, load_configuration
 from qxub_core.context import build_context
 from qxub_core.environment import capture_environment
 from qxub_core.monitor import FollowedJob, Monitor, MonitorSettings, Outcome
 from qxub_core.plugins import Plugins, default_plugins
-from qxub_core.schedulers import make_scheduler
+from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
 from qxub_core.schedulers.base import JobPhase, Scheduler, SchedulerError
 from qxub_core.spec import ContextSpec, JobSpec, Resources, parse_memory_bytes, parse_walltime_s
 from qxub_core.status import ERR_FILE, OUT_FILE
@@ -54,6 +54,10 @@ _job_ended = threading.Condition()
 
 class QxubError(Exception):
     """Base of the errors the API raises about jobs."""
+
+
+class SessionError(QxubError, ValueError):
+    """The session cannot start: an unknown scheduler or an unreadable configuration."""
 
 
 class SubmissionRefused(QxubError):
@@ -290,8 +294,11 @@ class Session:
         plugins: Plugins | None = None,
     ) -> None:
         self.plugins = plugins or default_plugins()
-        self.options = {**load_configuration().as_options(), **(options or {})}
-        self.adapter: Scheduler = make_scheduler(scheduler, self.options, self.plugins)
+        try:
+            self.options = {**load_configuration().as_options(), **(options or {})}
+            self.adapter: Scheduler = make_scheduler(scheduler, self.options, self.plugins)
+        except (ConfigError, UnknownSchedulerError) as error:
+            raise SessionError(str(error)) from None
         self.settings = _monitor_settings(self.options)
         self.job_root = Path(self.options["job_root"]).absolute()
         self._loop = _MonitorLoop(self)

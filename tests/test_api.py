@@ -15,6 +15,7 @@ from qxub_core.api import (
     JobNeverRan,
     JobTimeout,
     Session,
+    SessionError,
     SubmissionRefused,
     as_completed,
     job_spec,
@@ -345,3 +346,10 @@ def test_the_directory_watch_is_renewed_as_jobs_end(
         gate.touch()
         assert jobs[index].wait(timeout=30) == index
     assert len(monitor_threads()) <= 1
+
+
+def test_an_unknown_scheduler_is_a_session_error() -> None:
+    with pytest.raises(SessionError, match="unknown scheduler 'nope'") as raised:
+        Session("nope")
+
+    assert isinstance(raised.value, ValueError)

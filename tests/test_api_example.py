@@ -52,3 +52,19 @@ def test_the_inhouse_runner_runs_its_pipeline_in_order(backend: Backend, tmp_pat
     report_submitted = position[("report", "submitted")]
     assert position[("count_words", "finished")] < report_submitted
     assert position[("count_lines", "finished")] < report_submitted
+
+
+def test_an_unknown_scheduler_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--scheduler", "nope"]
+        + ["--workdir", str(tmp_path / "run"), "--events", str(tmp_path / "events.jsonl")],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("inhouse_runner: unknown scheduler 'nope'")
+    assert len(done.stderr.splitlines()) == 1

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from qxub_core.api import Job, Session, as_completed, job_spec
+from qxub_core.api import Job, Session, SessionError, as_completed, job_spec
 from qxub_core.hooks import hookimpl
 from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.spec import ContextSpec, JobSpec
@@ -132,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     plugins.register(LabContexts(), name="lab-contexts")
 
     arguments.workdir.mkdir(parents=True, exist_ok=True)
-    code = run_pipeline(Session(arguments.scheduler, plugins=plugins), arguments.workdir)
+    try:
+        session = Session(arguments.scheduler, plugins=plugins)
+    except SessionError as error:
+        print(f"inhouse_runner: {error}", file=sys.stderr)
+        return 2
+    code = run_pipeline(session, arguments.workdir)
 
     if not plugins.drain_observers(OBSERVER_DRAIN_S):
         print("some events were not recorded in time", file=sys.stderr)
