@@ -34,7 +34,8 @@ def slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSlurm:
 
 
 def _spec(**fields: object) -> JobSpec:
-    return JobSpec(command=("python3", "train.py"), workdir=Path("/home/user/project"), **fields)  # type: ignore[arg-type]
+    command, workdir = ("python3", "train.py"), Path("/home/user/project")
+    return JobSpec(command=command, workdir=workdir, **fields)  # type: ignore[arg-type]
 
 
 FULL_SPEC = _spec(

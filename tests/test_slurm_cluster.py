@@ -114,7 +114,8 @@ def test_a_clean_environment_leaves_the_prompt_s_variables_behind(
     run = Run(job_root, JobSpec(**{**spec.__dict__, "environment": None, "clean_env": True}))
 
     assert run.run() == 0
-    assert run.stdout.getvalue() == f"[] {run.job_run.job.job_id}\n".encode()  # type: ignore[union-attr]
+    job_id = run.job_run.job.job_id  # type: ignore[union-attr]
+    assert run.stdout.getvalue() == f"[] {job_id}\n".encode()
 
 
 def test_usage_comes_from_sacct_after_the_prompt_is_back(job_root: Path) -> None:
