@@ -10,6 +10,9 @@ and, for the comparison, ``snakemake-executor-plugin-slurm`` installed beside qx
 
     python bench/snakemake_slurm_side_by_side.py [--jobs 20] [--executors qxub,slurm,slurm-fast]
 
+``scontrol show config`` is counted apart, as ``scontrol-show-config``: the published plugin runs
+it whenever Snakemake loads it, in every Snakemake process, whichever executor was chosen.
+
 ``slurm`` is the published plugin with its defaults, ``slurm-fast`` with its first status
 check after one second instead of forty.
 """
@@ -65,7 +68,10 @@ def write_wrappers(directory: Path, log: Path) -> None:
             continue
         wrapper = directory / name
         wrapper.write_text(
-            f'#!/bin/sh\necho {name} >> "{log}"\n'
+            f"#!/bin/sh\nentry={name}\n"
+            # Loading the published plugin, installed beside qxub, asks for the configuration.
+            'if [ "$1 $2" = "show config" ]; then entry="$entry-show-config"; fi\n'
+            f'echo "$entry" >> "{log}"\n'
             # Inside a job Slurm drops the test cluster's SLURM_CONF, which srun needs.
             f'export SLURM_CONF="{os.environ["SLURM_CONF"]}"\n'
             f'exec "{real}" "$@"\n'
