@@ -88,6 +88,22 @@ qxub_context_failed() {
     exit 125
 }
 
+qxub_refuse_command() {
+    printf 'qxub: %s: %s\n' "$1" "$3" >&2
+    exit "$2"
+}
+
+qxub_check_command() {
+    case $1 in
+        */*)
+            [ -e "$1" ] || qxub_refuse_command "$1" 127 "No such file or directory"
+            [ ! -d "$1" ] || qxub_refuse_command "$1" 126 "Is a directory"
+            [ -x "$1" ] || qxub_refuse_command "$1" 126 "Permission denied"
+            ;;
+        *) command -v -- "$1" >/dev/null || qxub_refuse_command "$1" 127 "command not found" ;;
+    esac
+}
+
 qxub_on_exit() {
     qxub_finish "$?"
 }
@@ -298,11 +314,15 @@ def _command_lines(spec: JobSpec, prefix: Sequence[str]) -> list[str]:
     return [
         "# The command, in the background so that a signal's trap runs at once. A signal that",
         "# arrives before its pid is stored finds it in $! (qxub_launching tells it to look).",
+        "# A command that cannot start is named as a prompt would, not by this script's path.",
         f"qxub_command=({command})",
         'qxub_background="${!:-}"',
         "qxub_launching=1",
-        '( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \\',
-        f'    >>"$qxub_job_dir/{OUT_FILE}" 2>>"$qxub_job_dir/{ERR_FILE}" &',
+        "(",
+        "    trap - INT QUIT",
+        '    qxub_check_command "${qxub_command[0]}"',
+        '    exec -- "${qxub_command[@]}"',
+        f') >>"$qxub_job_dir/{OUT_FILE}" 2>>"$qxub_job_dir/{ERR_FILE}" &',
         "qxub_child=$!",
         'wait "$qxub_child" 2>/dev/null',
         "qxub_exit_code=$?",

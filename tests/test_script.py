@@ -276,12 +276,27 @@ def test_script_without_its_job_id_refuses_to_run(tmp_path: Path) -> None:
     assert "QXUB_LOCAL_JOB_ID is not set" in (tmp_path / "job" / "err").read_text()
 
 
-def test_command_not_found_is_127_as_at_a_prompt(tmp_path: Path) -> None:
-    returncode, final = run_job(
-        tmp_path / "job", with_environment(JobSpec(command=("qxub-no-such-command",)))
-    )
+@pytest.mark.parametrize(
+    ("program", "expected_code", "expected_message"),
+    [
+        ("qxub-no-such-command", 127, "qxub: qxub-no-such-command: command not found"),
+        ("./no-such-file", 127, "qxub: ./no-such-file: No such file or directory"),
+        ("./not-executable", 126, "qxub: ./not-executable: Permission denied"),
+        ("./a-directory", 126, "qxub: ./a-directory: Is a directory"),
+    ],
+)
+def test_a_command_that_cannot_start_is_named_as_at_a_prompt(
+    tmp_path: Path, program: str, expected_code: int, expected_message: str
+) -> None:
+    workdir = tmp_path / "work"
+    (workdir / "a-directory").mkdir(parents=True)
+    (workdir / "not-executable").write_text("echo never\n")
+    spec = JobSpec(command=(program, "an argument"), workdir=workdir)
 
-    assert (returncode, final) == (127, "127\n")
+    returncode, final = run_job(tmp_path / "job", with_environment(spec))
+
+    assert (returncode, final) == (expected_code, f"{expected_code}\n")
+    assert (tmp_path / "job" / "err").read_text() == expected_message + "\n"
 
 
 class SitePlugin:

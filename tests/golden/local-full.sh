@@ -37,6 +37,22 @@ qxub_context_failed() {
     exit 125
 }
 
+qxub_refuse_command() {
+    printf 'qxub: %s: %s\n' "$1" "$3" >&2
+    exit "$2"
+}
+
+qxub_check_command() {
+    case $1 in
+        */*)
+            [ -e "$1" ] || qxub_refuse_command "$1" 127 "No such file or directory"
+            [ ! -d "$1" ] || qxub_refuse_command "$1" 126 "Is a directory"
+            [ -x "$1" ] || qxub_refuse_command "$1" 126 "Permission denied"
+            ;;
+        *) command -v -- "$1" >/dev/null || qxub_refuse_command "$1" 127 "command not found" ;;
+    esac
+}
+
 qxub_on_exit() {
     qxub_finish "$?"
 }
@@ -119,11 +135,15 @@ cd -- /home/user/project || qxub_context_failed 'cannot change to the working di
 
 # The command, in the background so that a signal's trap runs at once. A signal that
 # arrives before its pid is stored finds it in $! (qxub_launching tells it to look).
+# A command that cannot start is named as a prompt would, not by this script's path.
 qxub_command=(python3 train.py --lr 0.1 'two words' '$HOME' '')
 qxub_background="${!:-}"
 qxub_launching=1
-( trap - INT QUIT; exec -- "${qxub_command[@]}" ) \
-    >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err" &
+(
+    trap - INT QUIT
+    qxub_check_command "${qxub_command[0]}"
+    exec -- "${qxub_command[@]}"
+) >>"$qxub_job_dir/out" 2>>"$qxub_job_dir/err" &
 qxub_child=$!
 wait "$qxub_child" 2>/dev/null
 qxub_exit_code=$?
