@@ -75,6 +75,18 @@ def test_directives_leave_unset_options_to_slurm_and_quote_values() -> None:
     assert not any(line.startswith(("#SBATCH --account", "#SBATCH --mem")) for line in lines)
 
 
+def test_a_percent_sign_in_the_output_path_is_doubled_for_slurm() -> None:
+    lines = SlurmScheduler().directives(_spec(), Path("/scratch/100%j/x"))
+
+    assert "#SBATCH --output=/scratch/100%%j/x/scheduler.log" in lines
+    assert "#SBATCH --chdir=/scratch/100%j/x" in lines
+
+
+def test_a_job_directory_holding_a_backslash_is_refused() -> None:
+    with pytest.raises(SpecError, match="backslash"):
+        SlurmScheduler().directives(_spec(), Path("/scratch/a\\b/x"))
+
+
 def test_scheduler_args_become_directives_after_qxub_own() -> None:
     spec = _spec(scheduler_args=("--qos=high --exclusive", "--constraint 'a100 & ib'"))
 

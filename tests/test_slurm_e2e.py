@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Backend, StartQxub, only_job_dir, wait_for
+from conftest import Backend, RunQxub, StartQxub, only_job_dir, wait_for
 from golden_files import assert_matches_golden
 from qxub_process import isolated_environ, run_plain_qxub
 
@@ -144,3 +144,17 @@ def test_the_one_job_over_its_time_limit_is_124(
     assert qxub.returncode == 124, stderr
     assert stdout == b"working\n"
     assert b"time limit" in stderr
+
+
+@on_slurm
+@pytest.mark.timeout(120)
+def test_a_job_root_holding_percent_signs_is_taken_as_written(
+    backend: Backend, run_qxub: RunQxub, tmp_path: Path
+) -> None:
+    # Slurm replaces %j and the like in --output; the job's directory must be found as named.
+    job_root = tmp_path / "100%j %% done"
+
+    done = run_qxub(["--", "echo", "hello"], extra_env={"QXUB_JOB_ROOT": str(job_root)})
+
+    assert (done.returncode, done.stdout) == (0, b"hello\n"), done.stderr
+    assert (only_job_dir(job_root) / "scheduler.log").exists()

@@ -82,11 +82,12 @@ class SlurmScheduler(Scheduler):
     def directives(self, spec: JobSpec, job_dir: Path) -> list[str]:
         raw_groups = check_scheduler_args(spec)
         _refuse_pbs_only(spec)
+        _refuse_backslash(job_dir)
 
         options = [("--job-name", spec.name), ("--account", spec.project)]
         options += [("--partition", spec.queue), *_resource_options(spec)]
         options += [
-            ("--output", str(job_dir / SCHEDULER_LOG)),
+            ("--output", slurm_filename(job_dir / SCHEDULER_LOG)),
             ("--open-mode", "append"),
             ("--export", "NONE"),
             ("--chdir", str(job_dir)),
@@ -212,6 +213,11 @@ def job_id_from_submit_output(stdout: str) -> str | None:
     return None
 
 
+def slurm_filename(path: Path) -> str:
+    """``path`` as sbatch's ``--output`` reads it: a ``%`` is doubled, or Slurm replaces it."""
+    return str(path).replace("%", "%%")
+
+
 def slurm_size(size_bytes: int) -> str:
     """A size as sbatch reads it: the largest whole binary unit, ``16G``, ``1536M``, ``4K``."""
     for unit, scale in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2)):
@@ -255,6 +261,15 @@ def _refuse_pbs_only(spec: JobSpec) -> None:
         )
     if spec.storage is not None:
         raise SpecError("--storage is a PBS (NCI Gadi) option; Slurm has no storage directive")
+
+
+def _refuse_backslash(job_dir: Path) -> None:
+    """sbatch drops a backslash from a directive's value, so the job would find no directory."""
+    if "\\" in str(job_dir):
+        raise SpecError(
+            f"Slurm cannot take a job directory whose path holds a backslash: {job_dir}; "
+            "set job_root (QXUB_JOB_ROOT) to another directory"
+        )
 
 
 def _cancel_done(done: subprocess.CompletedProcess[str]) -> bool:
