@@ -45,6 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
 TESTS_DIR = Path(__file__).resolve().parent
 PROCESS_TIMEOUT_S = 120.0
 CANCEL_TIMEOUT_S = 30.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,6 +14,9 @@ from snakemake_workflow import SNAKEMAKE
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_TIMEOUT_S = 240
+# What a build of the project reads.
+PROJECT_FILES = ("pyproject.toml", "README.md")
+PROJECT_PACKAGES = ("qxub_core", "snakemake_executor_plugin_qxub")
 
 # Run with a bare sys.path (no site, so no editable-install path entry), then ask Snakemake's
 # registry where the plugin came from.
@@ -59,9 +63,21 @@ def test_a_regular_install_is_found(tmp_path: Path) -> None:
 
 
 def _build_wheel(dist: Path) -> Path:
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(dist), str(ROOT))
+    """The project's wheel, built from a copy so that the checkout gains no ``build/``."""
+    source = dist.parent / "source"
+    _copy_project(source)
+
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(dist), str(source))
     (wheel,) = dist.glob("qxub-*.whl")
     return wheel
+
+
+def _copy_project(source: Path) -> None:
+    source.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, source / name)
+    for name in PROJECT_PACKAGES:
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _pip(*args: str) -> None:
