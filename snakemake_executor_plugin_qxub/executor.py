@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
@@ -32,15 +31,20 @@ from qxub_core.monitor import MonitorSettings, Outcome
 from qxub_core.plugins import default_plugins
 from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
 from qxub_core.schedulers.base import Scheduler, SchedulerError
-from qxub_core.spec import JobSpec
-from snakemake_executor_plugin_qxub.configuration import PluginConfig, resolve_config
+from qxub_core.spec import JobSpec, SpecError
+from snakemake_executor_plugin_qxub.configuration import PluginConfig, SettingError, resolve_config
 from snakemake_executor_plugin_qxub.logs import job_log_path, remove_job_log, write_job_log
-from snakemake_executor_plugin_qxub.resources import ResourceError, request_from_resources
+from snakemake_executor_plugin_qxub.resources import (
+    QXUB_RESOURCES,
+    ResourceError,
+    request_from_resources,
+)
 from snakemake_executor_plugin_qxub.settings import ExecutorSettings
 from snakemake_executor_plugin_qxub.status import StatusRounds, describe
-from snakemake_executor_plugin_qxub.submission import submit_spec
+from snakemake_executor_plugin_qxub.submission import check_spec, submit_spec
 from snakemake_executor_plugin_qxub.summary import SUMMARY_FILE, format_table, summarize, write_csv
 from snakemake_executor_plugin_qxub.usage import UsageCollector, UsageRequest
+from snakemake_executor_plugin_qxub.wording import job_wording, run_wording
 
 logger = logging.getLogger("qxub.snakemake")
 
@@ -48,6 +52,7 @@ AUX_KEY = "qxub"
 SLEEP_STEP_S = 0.05
 USAGE_WAIT_S = 10.0
 NO_RETRIES_IN_JOB = "--preemptible-retries 0 --preemptible-rules"
+RUN_CHECK_NAME = "snakejob"  # the name of the job that checks the run's values at start
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,8 @@ class Executor(RemoteExecutor):
         configure_logging()  # qxub's own logs, at QXUB_LOG_LEVEL, as under the qxub command
         settings = self.workflow.executor_settings or ExecutorSettings()
         self.config: PluginConfig = resolve_config(settings)
-        try:
-            self.scheduler: Scheduler = make_scheduler(self.config.scheduler, self.config.options)
-        except UnknownSchedulerError as error:
-            raise WorkflowError(f"qxub: {error}") from None
+        self.scheduler: Scheduler = self._make_scheduler()
+        self._check_run_values()
 
         monitor_settings = MonitorSettings(
             fallback_interval_s=self.config.fallback_interval_s,
@@ -83,20 +86,18 @@ class Executor(RemoteExecutor):
         self.live_lock = threading.Lock()
         self.cancelled = False
         self.last_round_error: str | None = None
-        self.next_seconds_between_status_checks = settings.status_interval_s
+        self.next_seconds_between_status_checks = self.config.status_interval_s
         logger.debug("qxub executor on %s, job root %s", self.scheduler.name, self.config.job_root)
 
     def run_job(self, job: JobExecutorInterface) -> None:
         """Submit one job (or group job) as a new scheduler job."""
         try:
             spec = self._spec_for(job)
-        except ResourceError as error:
-            message = f"qxub: invalid resource in {job.name}: {error}.\n"
+            submission = submit_spec(spec, self.scheduler, self.config.job_root)
+        except (ResourceError, SpecError) as error:
+            message = _refusal(job, error, bool(self.config.scheduler_args))
             self.report_job_error(SubmittedJobInfo(job), msg=message)
             return
-
-        try:
-            submission = submit_spec(spec, self.scheduler, self.config.job_root)
         except (SchedulerError, JobDirError) as error:
             self.report_job_error(SubmittedJobInfo(job), msg=_submission_failure(error))
             return
@@ -169,6 +170,27 @@ class Executor(RemoteExecutor):
             if time.monotonic() - started_s >= interval_s:
                 return
             await asyncio.sleep(SLEEP_STEP_S)
+
+    def _make_scheduler(self) -> Scheduler:
+        try:
+            return make_scheduler(self.config.scheduler, self.config.options)
+        except UnknownSchedulerError as error:
+            raise SettingError(f"qxub: {error}") from None
+
+    def _check_run_values(self) -> None:
+        """Refuse now, in one line, what the run's own values would make every job refuse."""
+        try:
+            spec = JobSpec(
+                command=("true",),
+                name=RUN_CHECK_NAME,
+                project=self.config.project,
+                queue=self.config.queue,
+                storage=self.config.storage,
+                scheduler_args=self.config.scheduler_args,
+            )
+            check_spec(spec, self.scheduler, self.config.job_root)
+        except SpecError as error:
+            raise SettingError(f"qxub: {run_wording(str(error))}") from None
 
     def _spec_for(self, job: JobExecutorInterface) -> JobSpec:
         request = request_from_resources(dict(job.resources.items()), job.threads)
@@ -247,16 +269,20 @@ class Executor(RemoteExecutor):
         self.report_job_error(job_info, msg=message, aux_logs=aux_logs)
 
     def _keep_or_drop_log(self, active: ActiveJob) -> None:
+        """Keep or remove a successful job's log; a failure here only warns."""
         if self.config.keep_successful_logs:
             self._write_log(active)
-        else:
+            return
+        try:
             remove_job_log(active.log_path, self.config.log_dir)
+        except OSError as error:
+            self.logger.warning(f"qxub: cannot remove the log {active.log_path}: {error}")
 
     def _write_log(self, active: ActiveJob) -> Path | None:
         try:
             return write_job_log(active.job_dir, active.log_path, active.job_id)
         except OSError as error:
-            self.logger.error(f"qxub: cannot write the log {active.log_path}: {error}")
+            self.logger.warning(f"qxub: cannot write the log {active.log_path}: {error}")
             return None
 
     def _write_summary(self) -> None:
@@ -279,6 +305,18 @@ def _wildcards(job: JobExecutorInterface) -> dict[str, str]:
         return {}
     wildcards = getattr(job, "wildcards_dict", None) or {}
     return {str(name): str(value) for name, value in wildcards.items()}
+
+
+def _refusal(
+    job: JobExecutorInterface, error: ResourceError | SpecError, run_scheduler_args: bool
+) -> str:
+    """One line for a job refused before submission, naming the resource or option at fault."""
+    if isinstance(error, ResourceError):
+        return f"qxub: invalid resource in {job.name}: {error}.\n"
+    resources = dict(job.resources.items())
+    given = [name for name in QXUB_RESOURCES if resources.get(name) not in (None, "")]
+    text = job_wording(str(error), given, run_scheduler_args)
+    return f"qxub: cannot submit {job.name}: {text}.\n"
 
 
 def _submission_failure(error: SchedulerError | JobDirError) -> str:

@@ -16,7 +16,8 @@ Snakemake resource        qxub request
 ``qxub_project``          project (PBS) or account (Slurm)
 ``qxub_storage``          PBS ``-l storage=`` (e.g. ``scratch/ab12+gdata/ab12``)
 ``qxub_resources``        raw scheduler resources, ``key=value`` separated by commas or spaces
-``qxub_scheduler_args``   raw submit arguments, one shell-quoted string
+``qxub_scheduler_args``   raw submit arguments, one shell-quoted string (kept whole: the
+                          scheduler adapter splits it as a shell would)
 ========================  ==================================================================
 
 One rule for memory when several forms are set: Snakemake itself refuses a rule that sets
@@ -156,10 +157,12 @@ def _scheduler_args(resources: Mapping[str, object]) -> tuple[str, ...]:
     value = resources.get("qxub_scheduler_args")
     if not _is_set(value):
         return ()
+    text = str(value)
     try:
-        return tuple(shlex.split(str(value)))
+        shlex.split(text)
     except ValueError as error:
-        raise ResourceError(f"qxub_scheduler_args: cannot split {value!r}: {error}") from None
+        raise ResourceError(f"qxub_scheduler_args: cannot split {text!r}: {error}") from None
+    return (text,)
 
 
 def _is_set(value: object) -> bool:

@@ -4,6 +4,10 @@ Each submission, first attempt or Snakemake retry, gets a new job directory and 
 job. A submit command that fails for a transient reason (server busy, connection refused) is
 tried again with backoff by the scheduler adapter itself; a submit command that timed out is
 not, since the scheduler may have queued the job, and tried again it could run twice.
+
+A spec is checked before its job directory exists: the script and the submit command are
+rendered for a directory not yet made, as ``qxub --dry`` does, so that a value the scheduler
+adapter or a plugin refuses leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from qxub_core.jobdir import new_job_dir_path
 from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.schedulers.base import Scheduler
+from qxub_core.script import render_script
 from qxub_core.spec import JobSpec
-from qxub_core.submission import prepare_job, submit_prepared
+from qxub_core.status import SCRIPT_FILE
+from qxub_core.submission import prepare_job, submit_prepared, with_plugin_arguments
 
 
 @dataclass(frozen=True)
@@ -33,12 +40,27 @@ def submit_spec(
 
     Preparation is the engine's own step (plugins add script lines and submit arguments), and
     observers are told of the submission. Raises :class:`SchedulerError` when the scheduler
-    refuses (removing the directory of a job it certainly did not queue) and ``JobDirError``
-    when no job directory can be made.
+    refuses (removing the directory of a job it certainly did not queue), ``JobDirError``
+    when no job directory can be made, and ``SpecError`` (before making anything) when the
+    spec cannot be rendered for this scheduler.
     """
     plugins = plugins or default_plugins()
+    check_spec(spec, scheduler, job_root, plugins)
     prepared = prepare_job(spec, scheduler, job_root, plugins)
 
     job_id = submit_prepared(prepared, scheduler)
     plugins.job_submitted(prepared.spec, job_id, prepared.job_dir, scheduler.name)
     return Submission(job_id=job_id, job_dir=prepared.job_dir)
+
+
+def check_spec(
+    spec: JobSpec, scheduler: Scheduler, job_root: Path, plugins: Plugins | None = None
+) -> None:
+    """Render the job script and submit command without making anything: ``SpecError`` when
+    the adapter or a plugin refuses a value of ``spec``."""
+    plugins = plugins or default_plugins()
+    spec = with_plugin_arguments(spec, scheduler.name, plugins)
+    job_dir = new_job_dir_path(job_root, spec.name)
+
+    render_script(spec, scheduler, job_dir, plugins=plugins)
+    scheduler.submit_command(job_dir / SCRIPT_FILE, job_dir, spec)

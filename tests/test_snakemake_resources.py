@@ -68,7 +68,7 @@ def test_qxub_resources_for_what_snakemake_has_no_name_for() -> None:
     assert request.project == "ab12"
     assert request.storage == "scratch/ab12+gdata/ab12"
     assert request.raw_resources == ("jobfs=10GB", "ngpus=1")
-    assert request.scheduler_args == ("-W", "umask=027", "-m", "a e")
+    assert request.scheduler_args == ("-W umask=027 -m 'a e'",)
 
 
 def test_unrelated_resources_are_ignored() -> None:
