@@ -3,13 +3,14 @@
 A job's log is ``<log dir>/<rule>/<wildcards>/<scheduler job id>.log``. Every part is made a
 single safe path component: characters other than letters, digits, ``.``, ``_`` and ``-`` are
 percent-encoded (so a wildcard value holding ``/`` stays one directory), and a component longer
-than the file system allows is cut and given a digest of its whole text, so that two long
-values stay apart.
+than the file system allows is cut (between whole characters, never inside an escape) and given
+a digest of its whole text, so that two long values stay apart.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,9 @@ NO_WILDCARDS = "no-wildcards"
 MAX_COMPONENT_BYTES = 200
 _KEPT_BYTES = 160
 _SAFE_PUNCTUATION = "._-"
+_ENCODED_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|.", re.DOTALL)
+_FIRST_CONTINUATION_BYTE = 0x80  # UTF-8: 10xxxxxx continues a character
+_FIRST_LEAD_BYTE = 0xC0  # 11xxxxxx starts one of two to four bytes
 
 
 def path_component(text: str) -> str:
@@ -81,7 +85,37 @@ def _bounded(encoded: str, text: str) -> str:
     if len(encoded) <= MAX_COMPONENT_BYTES:
         return encoded
     digest = hashlib.sha256(text.encode(errors="surrogateescape")).hexdigest()[:16]
-    return f"{encoded[:_KEPT_BYTES]}~{digest}"
+    return f"{_start(encoded, _KEPT_BYTES)}~{digest}"
+
+
+def _start(encoded: str, limit: int) -> str:
+    """At most ``limit`` characters of ``encoded``, cut between whole escapes and whole
+    characters (never between the bytes of one UTF-8 character)."""
+    tokens = _ENCODED_TOKEN.findall(encoded)
+    kept: list[str] = []
+    size = 0
+    for token in tokens:
+        if size + len(token) > limit:
+            break
+        kept.append(token)
+        size += len(token)
+
+    cut_inside_character = len(kept) < len(tokens) and _is_continuation(tokens[len(kept)])
+    if cut_inside_character:
+        while kept and _is_continuation(kept[-1]):
+            kept.pop()
+        if kept and _escaped_byte(kept[-1]) >= _FIRST_LEAD_BYTE:
+            kept.pop()
+    return "".join(kept)
+
+
+def _escaped_byte(token: str) -> int:
+    """The byte a ``%XX`` escape stands for; -1 for a plain character."""
+    return int(token[1:], 16) if token.startswith("%") else -1
+
+
+def _is_continuation(token: str) -> bool:
+    return _FIRST_CONTINUATION_BYTE <= _escaped_byte(token) < _FIRST_LEAD_BYTE
 
 
 def _append_file(source: Path, log: BinaryIO) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
 
 from qxub_core.status import ERR_FILE, OUT_FILE
 from snakemake_executor_plugin_qxub.logs import (
@@ -84,3 +88,24 @@ def test_removing_a_log_prunes_empty_directories_only(tmp_path: Path) -> None:
     assert not removed.parent.exists()
     assert kept.exists()
     assert log_dir.is_dir()
+
+
+@pytest.mark.parametrize("padding", range(6))
+def test_a_long_value_is_cut_between_whole_characters(tmp_path: Path, padding: int) -> None:
+    # Two-byte characters at every offset from the cut: no escape and no character is split.
+    value = "x" * padding + "÷" * 400
+    component = job_log_path(tmp_path, "r", {"w": value}, "1").parent.name
+    kept = component.rpartition("~")[0]
+
+    assert len(component) <= MAX_COMPONENT_BYTES
+    assert re.fullmatch(r"w=x*(%C3%B7)+", kept), kept
+    assert unquote(kept, errors="strict").startswith("w=" + "x" * padding + "÷")
+
+
+def test_a_cut_keeps_whole_four_byte_characters(tmp_path: Path) -> None:
+    for padding in range(12):
+        value = "y" * padding + "\U0001f600" * 100
+        kept = path_component(value).rpartition("~")[0]
+        assert unquote(kept, errors="strict") == "y" * padding + "\U0001f600" * (
+            (len(kept) - padding) // 12
+        )
