@@ -89,7 +89,8 @@ class ExecutorSettings(ExecutorSettingsBase):
         default=None,
         metadata={
             "help": "Raw arguments added to every submit command, as one shell-quoted string "
-            "(e.g. \"-l jobfs=10GB\"); a rule's 'qxub_scheduler_args' resource adds more.",
+            "written with '=' since it starts with '-' (e.g. --qxub-scheduler-args='-l "
+            "jobfs=10GB'); a rule's 'qxub_scheduler_args' resource adds more.",
             "env_var": True,
             "metavar": "ARGS",
         },
