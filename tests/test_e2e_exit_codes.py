@@ -41,7 +41,7 @@ def test_command_killed_by_a_signal(run_qxub: RunQxub, signal_name: str, code: i
 def test_whole_job_sigkilled_is_found_through_the_scheduler(
     start_qxub: StartQxub, job_root: Path
 ) -> None:
-    """No final file at all: the fallback query and the grace period give 137."""
+    """No final file at all: the fallback query and the grace period give 137, with a reason."""
     process = start_qxub(["--", "sleep", "300"])
     wait_for(lambda: job_root.exists() and any(job_root.glob("*/local_state.json")))
     job_dir = only_job_dir(job_root)
@@ -52,6 +52,11 @@ def test_whole_job_sigkilled_is_found_through_the_scheduler(
 
     assert process.returncode == 137
     assert not list(job_dir.glob("final_exit_code_*"))
+    state = read_state(job_dir)
+    assert state is not None
+    assert stderr.decode().splitlines() == [
+        f"qxub: job {state.job_id}: the job was killed by SIGKILL (local backend)"
+    ]
 
 
 def test_walltime_exceeded_is_124_with_a_reason(run_qxub: RunQxub, backend: Backend) -> None:

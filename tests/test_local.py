@@ -132,6 +132,7 @@ def test_cancel_ends_the_whole_group_and_maps_to_143(
     ended = ended_state(local_scheduler, job)
 
     assert ended.exit_code == 143
+    assert ended.reason == "the job was cancelled (SIGTERM, local backend)"
     assert not group_alive(state.job_pgid)
 
 

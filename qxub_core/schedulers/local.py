@@ -230,8 +230,18 @@ def ended_job_state(state: SupervisorState) -> JobState:
         )
     if state.signal is not None:
         code = exitcodes.from_signal(state.signal)
-        return JobState(state.job_id, JobPhase.ENDED, f"signal {state.signal}", code)
+        raw_state = f"signal {state.signal}"
+        return JobState(state.job_id, JobPhase.ENDED, raw_state, code, signal_reason(state))
     return JobState(state.job_id, JobPhase.ENDED, "exited", state.exit_status)
+
+
+def signal_reason(state: SupervisorState) -> str:
+    """Why a job script died by a signal: a cancellation through qxub, or a kill from outside."""
+    assert state.signal is not None
+    name = exitcodes.signal_name(state.signal)
+    if state.cancelled:
+        return f"the job was cancelled ({name}, local backend)"
+    return f"the job was killed by {name} (local backend)"
 
 
 def lost_job_state(job_id: str, job_dir: Path) -> JobState:
