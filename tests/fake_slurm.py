@@ -22,6 +22,10 @@ class FakeSlurm:
         (self.state_dir / f"{command}.err").write_text(stderr)
         (self.state_dir / f"{command}.rc").write_text(str(returncode))
 
+    def answer_next(self, command: str, stdout: str) -> None:
+        """What ``command`` prints from its next call on, once it has given the current answer."""
+        (self.state_dir / f"{command}.next.out").write_text(stdout)
+
     @property
     def calls(self) -> list[str]:
         log = self.state_dir / "calls"

@@ -347,8 +347,25 @@ def test_usage_waits_a_bounded_time_for_sacct_to_record_the_end(slurm: FakeSlurm
     usage = scheduler.usage("5", JOB_DIR, FULL_SPEC)
 
     assert usage is not None
-    assert "sacct had not recorded the job's end after 0s" in usage.notes
+    assert "sacct's record of the job was still incomplete after 0s" in usage.notes
     assert len(slurm.calls) == 1
+
+
+def test_usage_waits_for_the_requests_of_a_job_recorded_ended_before_its_start(
+    slurm: FakeSlurm,
+) -> None:
+    """A short job's end can reach sacct before its start does, and with it what it asked for."""
+    slurm.answer("sacct", stdout=recorded("start-unrecorded", "sacct-usage", "5"))
+    slurm.answer_next("sacct", stdout=recorded("exit3", "sacct-usage", "5"))
+    scheduler = SlurmScheduler()
+    scheduler.usage_poll_s = 0.0
+
+    usage = scheduler.usage("5", JOB_DIR, FULL_SPEC)
+
+    assert usage is not None
+    assert (usage.mem_requested_bytes, usage.walltime_requested_s) == (500 * 1024**2, None)
+    assert usage.extra["state"] == "FAILED"
+    assert len(slurm.calls) == 2
 
 
 def test_usage_without_accounting_comes_from_the_controller(slurm: FakeSlurm) -> None:

@@ -84,6 +84,15 @@ def test_final_only_once_sacct_has_the_end() -> None:
     assert not sacct_usage_final("")
 
 
+def test_not_final_while_the_start_record_is_missing() -> None:
+    """Recorded: a one-second job shown COMPLETED before Slurm's database had its requests."""
+    text = recorded("start-unrecorded", "sacct-usage")
+
+    assert not sacct_usage_final(text)
+    usage = parse_sacct_usage("JOBID", text)
+    assert usage is not None and usage.mem_requested_bytes is None
+
+
 def test_usage_from_the_controller_without_accounting() -> None:
     usage = parse_scontrol_usage("11", recorded("usage", "scontrol", "11"))
 

@@ -62,7 +62,8 @@ class SlurmScheduler(Scheduler):
     job_id_variable: ClassVar[str] = "SLURM_JOB_ID"
     directive_prefix: ClassVar[str] = "#SBATCH"
 
-    # How long :meth:`usage` waits for sacct to record the job's end before reading what it has.
+    # How long :meth:`usage` waits for sacct's record to be whole (the job's end and its
+    # requests recorded) before reading what it has.
     usage_wait_s: float = 30.0
     usage_poll_s: float = 1.0
 
@@ -166,7 +167,7 @@ class SlurmScheduler(Scheduler):
         record = parse_sacct_usage(job_id, text)
         if record is not None and not sacct_usage_final(text):
             record.notes.append(
-                f"sacct had not recorded the job's end after {self.usage_wait_s:g}s"
+                f"sacct's record of the job was still incomplete after {self.usage_wait_s:g}s"
             )
         return record
 

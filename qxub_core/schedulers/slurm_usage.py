@@ -60,11 +60,16 @@ def size_bytes(text: str, cpus: int | None = None) -> int | None:
 
 
 def sacct_usage_final(text: str) -> bool:
-    """Whether the sacct record shows the job ended (the record can lag the controller)."""
+    """Whether the sacct record is whole: the job's end and what it asked for are recorded.
+
+    The record can lag the controller, in two ways. Its state may not show the end yet. And a
+    job that ends within a second or two can be recorded ended before the record of its start
+    reaches the database: ``ReqMem`` then reads ``16?`` (no memory request known) and
+    ``Timelimit`` is empty, until the start record fills them in.
+    """
     for fields in _sacct_rows(text):
         if "." not in fields[0]:
-            meaning = SLURM_STATES.get(fields[1].split()[0] if fields[1] else "")
-            return meaning is not None and meaning.phase is JobPhase.ENDED
+            return _ended(fields[1]) and _request_recorded(fields[6], fields[8])
     return False
 
 
@@ -121,6 +126,15 @@ def parse_scontrol_usage(job_id: str, text: str) -> Usage:
 def no_accounting_usage(job_id: str, why: str) -> Usage:
     """The record for a job Slurm keeps no figures about, saying why."""
     return Usage(job_id=job_id, source="slurm", notes=[NO_ACCOUNTING_NOTE, why])
+
+
+def _ended(state: str) -> bool:
+    meaning = SLURM_STATES.get(state.split()[0] if state else "")
+    return meaning is not None and meaning.phase is JobPhase.ENDED
+
+
+def _request_recorded(req_mem: str, time_limit: str) -> bool:
+    return size_bytes(req_mem) is not None and bool(time_limit.strip())
 
 
 def _peak_rss_bytes(rows: list[list[str]]) -> int | None:
