@@ -391,7 +391,8 @@ class _MonitorLoop:
                 busy = self._tick()
                 if not busy:
                     watch = self._renewed(watch)
-                    watch.sleep(self._session.settings.poll_interval_s)
+                    if watch.sleep(self._session.settings.poll_interval_s):
+                        self._monitor.job_dir_went_away()
         finally:
             watch.close()
 
@@ -480,7 +481,10 @@ class _MonitorLoop:
         if usage is None:
             return None
 
-        usage.save(job.job_dir)
+        try:
+            usage.save(job.job_dir)
+        except OSError as error:
+            logger.info("Job %s: usage.json not written: %s", job.job_id, error)
         self._session.plugins.usage_collected(job.job_id, job.job_dir, usage)
         return usage
 

@@ -24,7 +24,7 @@ from types import FrameType
 from typing import BinaryIO
 
 from qxub_core import exitcodes
-from qxub_core.monitor import Coordinator, Monitor, MonitorSettings, Outcome
+from qxub_core.monitor import JOB_DIR_REMOVED, Coordinator, Monitor, MonitorSettings, Outcome
 from qxub_core.plugins import Plugins, default_plugins
 from qxub_core.progress import TerminalProgress
 from qxub_core.schedulers.base import JobPhase, Scheduler, SchedulerError
@@ -254,10 +254,12 @@ class JobRun:
         self.plugins.job_finished(
             outcome.job_id, self.job.job_dir, outcome.exit_code, outcome.reason
         )
-        usage_thread = self.job.collect_usage_in_background()
         if outcome.reason is not None and outcome.exit_code != 0:
             self._say(f"job {outcome.job_id}: {outcome.reason}", fresh=True)
+        if outcome.source == JOB_DIR_REMOVED:
+            return outcome.exit_code
 
+        usage_thread = self.job.collect_usage_in_background()
         if self.progress is not None:
             usage_thread.join(SUMMARY_WAIT_S)
             if self.job.usage is not None:

@@ -9,6 +9,11 @@ script wrote no final file; the monitor then waits ``grace_period_s`` for the fi
 the scheduler's word. A final file that reports a signal sends the monitor to the scheduler, for
 up to the grace period, to learn whether that signal was a walltime kill or a cancellation.
 
+A job whose directory is removed (or moved away) before its script wrote a final file can no
+longer be followed: its status files and output have nowhere to go. The monitor looks for that
+at every fallback round, and at once when the directory watch saw a directory go; it cancels
+such a job and gives it 125 with the directory named.
+
 When a job has an outcome, the rest of its output is drained and the job is done. The loop knows
 nothing of terminals or of the command line: a coordinator's events tell the rest of qxub (the
 spinner, the signal handlers) where things stand.
@@ -16,7 +21,10 @@ spinner, the signal handlers) where things stand.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 TICK_BUDGET_BYTES = 16 << 20  # per output file and tick, so status checks are never starved
 SIGNAL_QUERY_INTERVAL_S = 0.2
+JOB_DIR_REMOVED = "job directory removed"  # the outcome's source for a job given up on so
 MAX_BACKOFF_FACTOR = 8
 
 
@@ -92,6 +101,7 @@ class FollowedJob:
     scheduler_state: JobState | None = None
     scheduler_ended_at: float | None = None
     last_signal_query_at: float | None = None
+    removed_reason: str | None = None  # set once its job directory is found gone
     outcome: Outcome | None = None
 
 
@@ -113,6 +123,7 @@ class Monitor:
         self._query_interval_s = _status_query_interval_s(scheduler, settings)
         self._next_fallback_at = clock() + self._query_interval_s
         self._fallback_failures = 0
+        self._job_dirs_check_due = False
 
     def follow(
         self, job_id: str, job_dir: Path, followers: Sequence[FileFollower] = ()
@@ -120,6 +131,10 @@ class Monitor:
         job = FollowedJob(job_id, job_dir, list(followers))
         self.jobs[job_id] = job
         return job
+
+    def job_dir_went_away(self) -> None:
+        """A directory watch saw a job directory go: every job's is looked at in the next tick."""
+        self._job_dirs_check_due = True
 
     @property
     def active_jobs(self) -> list[FollowedJob]:
@@ -144,8 +159,8 @@ class Monitor:
                     self.coordinator.job_finished.set()
                 if between_ticks is not None:
                     between_ticks()
-                if not busy and self.active_jobs:
-                    watch.sleep(self.settings.poll_interval_s)
+                if not busy and self.active_jobs and watch.sleep(self.settings.poll_interval_s):
+                    self.job_dir_went_away()
         finally:
             watch.close()
         self.coordinator.job_finished.set()
@@ -159,6 +174,7 @@ class Monitor:
             self._read_status_files(job, now)
 
         busy = self._stream(active)
+        self._look_for_removed_job_dirs(active, now)
         self._ask_scheduler_if_due(active, now)
         for job in active:
             self._settle(job, now)
@@ -195,9 +211,40 @@ class Monitor:
                 busy = busy or copied >= TICK_BUDGET_BYTES
         return busy
 
+    def _look_for_removed_job_dirs(self, jobs: list[FollowedJob], now: float) -> None:
+        """At a fallback round, or once the watch saw one go: cancel jobs whose directory went."""
+        if not self._job_dirs_check_due and now < self._next_fallback_at:
+            return
+
+        self._job_dirs_check_due = False
+        removed = [
+            job
+            for job in jobs
+            if job.final is None and job.removed_reason is None and job_dir_gone(job.job_dir)
+        ]
+        if removed:
+            self._cancel_removed(removed)
+
+    def _cancel_removed(self, jobs: list[FollowedJob]) -> None:
+        job_ids = [job.job_id for job in jobs]
+        logger.info("Job(s) %s: job directory gone, cancelling", ", ".join(job_ids))
+        try:
+            self.scheduler.cancel(job_ids)
+            after = "qxub cancelled the job, as it can no longer follow it"
+        except (SchedulerError, OSError) as exc:
+            logger.warning("cancelling %s failed: %s", ", ".join(job_ids), exc)
+            after = f"cancelling the job failed ({exc}): it may still be running"
+
+        for job in jobs:
+            job.removed_reason = f"its job directory {job.job_dir} was removed; {after}"
+
     def _ask_scheduler_if_due(self, jobs: list[FollowedJob], now: float) -> None:
         """The rare batched query for jobs whose script has not written a final file."""
-        unresolved = [job for job in jobs if job.final is None and job.scheduler_ended_at is None]
+        unresolved = [
+            job
+            for job in jobs
+            if job.final is None and job.scheduler_ended_at is None and job.removed_reason is None
+        ]
         if not unresolved or now < self._next_fallback_at:
             return
 
@@ -233,7 +280,11 @@ class Monitor:
 
     def _settle(self, job: FollowedJob, now: float) -> None:
         """Decide the job's outcome when the evidence allows, then drain its output."""
-        outcome = self._outcome_from_final(job, now) or self._outcome_from_scheduler(job, now)
+        outcome = (
+            self._outcome_from_final(job, now)
+            or _outcome_of_removed_dir(job)
+            or self._outcome_from_scheduler(job, now)
+        )
         if outcome is None:
             return
 
@@ -293,6 +344,20 @@ class Monitor:
             reason = state.reason or "the scheduler reports the job ended but gives no exit status"
             return Outcome(job.job_id, exitcodes.NEVER_RAN, reason, source="scheduler")
         return Outcome(job.job_id, state.exit_code, state.reason, source="scheduler")
+
+
+def _outcome_of_removed_dir(job: FollowedJob) -> Outcome | None:
+    if job.final is not None or job.removed_reason is None:
+        return None
+    return Outcome(job.job_id, exitcodes.NEVER_RAN, job.removed_reason, source=JOB_DIR_REMOVED)
+
+
+def job_dir_gone(job_dir: Path) -> bool:
+    """Whether a job directory no longer exists (a passing error such as EIO is not taken so)."""
+    try:
+        return not stat.S_ISDIR(os.stat(job_dir).st_mode)
+    except OSError as exc:
+        return exc.errno in (errno.ENOENT, errno.ENOTDIR)
 
 
 def _status_query_interval_s(scheduler: Scheduler, settings: MonitorSettings) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from conftest import (
     wait_for,
 )
 
+from qxub_core.schedulers.base import JobPhase, Scheduler
 from qxub_core.schedulers.local_supervisor import read_state
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,6 +59,40 @@ def test_whole_job_sigkilled_is_found_through_the_scheduler(
     assert stderr.decode().splitlines() == [
         f"qxub: job {state.job_id}: the job was killed by SIGKILL (local backend)"
     ]
+
+
+def test_a_removed_job_directory_cancels_the_job_at_once_with_a_reason(
+    start_qxub: StartQxub, backend: Backend, backend_scheduler: Scheduler, job_root: Path
+) -> None:
+    """With the fallback query ten minutes away, only the directory watch can end this run
+    within the test's timeout (the local backend's own frequent query would too)."""
+    process = start_qxub(
+        ["--", "bash", "-c", "echo started; sleep 300"],
+        extra_env={"QXUB_FALLBACK_INTERVAL_S": "600"},
+    )
+    assert process.stdout is not None
+    assert process.stdout.read(8) == b"started\n"
+    job_dir = only_job_dir(job_root)
+    job_id = next(job_dir.glob("job_started_*")).name.removeprefix("job_started_")
+    local_state = read_state(job_dir)
+
+    shutil.rmtree(job_dir)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert (process.returncode, stdout) == (125, b"")
+    assert stderr.decode().splitlines() == [
+        f"qxub: job {job_id}: its job directory {job_dir} was removed; "
+        "qxub cancelled the job, as it can no longer follow it"
+    ]
+    if local_state is not None and local_state.job_pgid is not None:
+        wait_for(lambda: not group_alive(local_state.job_pgid), what="the local job's end")
+    else:
+        wait_for(lambda: _ended(backend_scheduler, job_id), what=f"{backend.name}'s cancel")
+
+
+def _ended(scheduler: Scheduler, job_id: str) -> bool:
+    phase = scheduler.query([job_id])[job_id].phase
+    return phase in (JobPhase.ENDED, JobPhase.UNKNOWN)
 
 
 def test_walltime_exceeded_is_124_with_a_reason(run_qxub: RunQxub, backend: Backend) -> None:

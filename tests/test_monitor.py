@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class AnsweringScheduler(Scheduler):
         self.answers: dict[str, JobState] = {}
         self.failing = False
         self.queries: list[list[str]] = []
+        self.cancels: list[list[str]] = []
+        self.cancel_failing = False
 
     def query(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         self.queries.append(list(job_ids))
@@ -53,7 +56,9 @@ class AnsweringScheduler(Scheduler):
         return ""
 
     def cancel(self, job_ids: Sequence[str]) -> None:
-        return None
+        self.cancels.append(list(job_ids))
+        if self.cancel_failing:
+            raise SchedulerError("qdel: Server unreachable", transient=True)
 
     def usage(self, job_id: str, job_dir: Path, spec: JobSpec) -> Usage | None:
         return None
@@ -263,3 +268,82 @@ def test_started_file_sets_the_running_event(monitor: Monitor, tmp_path: Path) -
 
     assert monitor.coordinator.job_running.is_set()
     assert monitor.jobs["a"].started is not None and monitor.jobs["a"].started.host == "node1"
+
+
+def test_a_removed_job_directory_is_found_at_the_fallback_round_and_the_job_cancelled(
+    monitor: Monitor, scheduler: AnsweringScheduler, clock: Clock, tmp_path: Path
+) -> None:
+    removed = job_dir_for(tmp_path, "a")
+    monitor.follow("a", removed)
+    monitor.follow("b", job_dir_for(tmp_path, "b"))
+    shutil.rmtree(removed)
+
+    clock.now_s += 30
+    monitor.tick()
+    assert scheduler.cancels == [] and len(monitor.active_jobs) == 2
+
+    clock.now_s += 31
+    monitor.tick()
+
+    assert scheduler.cancels == [["a"]]
+    assert scheduler.queries == [["b"]]
+    outcome = monitor.jobs["a"].outcome
+    assert outcome is not None and outcome.exit_code == 125
+    assert outcome.reason == (
+        f"its job directory {removed} was removed; "
+        "qxub cancelled the job, as it can no longer follow it"
+    )
+    assert [job.job_id for job in monitor.active_jobs] == ["b"]
+
+
+def test_a_directory_the_watch_saw_go_is_looked_at_in_the_next_tick(
+    monitor: Monitor, scheduler: AnsweringScheduler, clock: Clock, tmp_path: Path
+) -> None:
+    job_dir = job_dir_for(tmp_path, "a")
+    monitor.follow("a", job_dir)
+    job_dir.rename(tmp_path / "elsewhere")
+
+    monitor.job_dir_went_away()
+    clock.now_s += 0.1
+    monitor.tick()
+
+    assert scheduler.cancels == [["a"]]
+    assert monitor.jobs["a"].outcome is not None
+    assert monitor.jobs["a"].outcome.exit_code == 125
+
+
+def test_a_failed_cancel_of_a_job_without_its_directory_says_it_may_still_run(
+    monitor: Monitor, scheduler: AnsweringScheduler, clock: Clock, tmp_path: Path
+) -> None:
+    job_dir = job_dir_for(tmp_path, "a")
+    monitor.follow("a", job_dir)
+    job_dir.rmdir()
+    scheduler.cancel_failing = True
+
+    monitor.job_dir_went_away()
+    monitor.tick()
+
+    outcome = monitor.jobs["a"].outcome
+    assert outcome is not None and outcome.exit_code == 125
+    assert outcome.reason == (
+        f"its job directory {job_dir} was removed; cancelling the job failed "
+        "(qdel: Server unreachable): it may still be running"
+    )
+
+
+def test_a_job_with_its_final_file_keeps_its_code_when_its_directory_goes(
+    monitor: Monitor, scheduler: AnsweringScheduler, tmp_path: Path
+) -> None:
+    job_dir = job_dir_for(tmp_path, "a")
+    monitor.follow("a", job_dir)
+    write_final(job_dir, "a", "3\n")
+
+    monitor.job_dir_went_away()
+    monitor.tick()
+    shutil.rmtree(job_dir)
+    monitor.job_dir_went_away()
+    monitor.tick()
+
+    assert scheduler.cancels == []
+    assert monitor.jobs["a"].outcome is not None
+    assert monitor.jobs["a"].outcome.exit_code == 3

@@ -136,7 +136,15 @@ class LocalScheduler(Scheduler):
         return float(self.options.get("local_kill_grace_s", DEFAULT_KILL_GRACE_S))
 
     def _cancel_one(self, job_id: str, job_dir: Path) -> None:
-        write_atomically(job_dir / CANCEL_FILE, f"{time.time()}\n")
+        """Leave the cancel mark for a supervisor not started yet, then signal the running one.
+
+        Without its job directory (removed) there is no mark to leave, but the supervisor, found
+        by the pid kept in this process, still stops the job.
+        """
+        try:
+            write_atomically(job_dir / CANCEL_FILE, f"{time.time()}\n")
+        except OSError as exc:
+            logger.info("Job %s: no cancel mark left in %s: %s", job_id, job_dir, exc)
         state = read_state(job_dir)
         if state is not None and state.phase == "ended":
             return

@@ -22,11 +22,12 @@ qxub_finished=
 qxub_exit_code=0
 
 qxub_write_status() {
+    # Quiet when the job directory cannot take the file (removed, full): qxub says why itself.
     local temporary="$qxub_job_dir/.$1.$$"
-    if printf '%s' "$2" >"$temporary" && command -p mv -f "$temporary" "$qxub_job_dir/$1"; then
-        return 0
-    fi
-    command -p rm -f "$temporary"
+    {
+        printf '%s' "$2" >"$temporary" && command -p mv -f "$temporary" "$qxub_job_dir/$1"
+    } 2>/dev/null && return 0
+    command -p rm -f "$temporary" 2>/dev/null
     return 1
 }
 
