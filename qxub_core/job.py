@@ -209,6 +209,7 @@ class JobRun:
         try:
             job_id = self.scheduler.submit(script, job_dir, self.spec)
         except SchedulerError as exc:
+            logger.info("submission refused: %s", exc.detail)
             if self.coordinator.shutdown_requested.is_set():
                 self._say(f"interrupted while submitting; {self.scheduler.name} said: {exc}")
             else:

@@ -99,6 +99,7 @@ def submit_prepared(prepared: PreparedJob, scheduler: Scheduler) -> str:
     try:
         return scheduler.submit(prepared.script, prepared.job_dir, prepared.spec)
     except SchedulerError as refusal:
+        logger.info("submission refused: %s", refusal.detail)
         forget_refused(prepared.job_dir, refusal)
         raise
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fake_slurm import install_fake_slurm
 from qxub_process import isolated_environ, run_plain_qxub
 
 from qxub_core.api import Session, SubmissionRefused
@@ -33,6 +34,40 @@ def test_a_missing_qsub_leaves_no_job_directory(tmp_path: Path) -> None:
         "qxub: submission refused by pbs: cannot run qsub: No such file or directory"
     ]
     assert _job_dirs(tmp_path / "jobs") == []
+
+
+SBATCH_WITHOUT_CONFIGURATION = """\
+sbatch: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host
+sbatch: error: fetch_config: DNS SRV lookup failed
+sbatch: error: _establish_config_source: failed to fetch config
+sbatch: fatal: Could not establish a configuration source
+"""
+
+
+@pytest.mark.parametrize("log_level", ["warning", "info"])
+def test_a_refusal_is_one_line_and_its_detail_goes_to_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_level: str
+) -> None:
+    slurm = install_fake_slurm(tmp_path, monkeypatch)
+    slurm.answer("sbatch", stderr=SBATCH_WITHOUT_CONFIGURATION, returncode=1)
+    environ = isolated_environ(
+        tmp_path, QXUB_LOG_LEVEL=log_level, QXUB_FAKE_SLURM=str(slurm.state_dir)
+    )
+
+    done = run_plain_qxub(["--scheduler", "slurm", "--", "true"], environ, tmp_path)
+
+    assert done.returncode == 125
+    lines = done.stderr.decode().splitlines()
+    assert [line for line in lines if line.startswith("qxub: ")] == [
+        "qxub: submission refused by slurm: "
+        "sbatch: fatal: Could not establish a configuration source"
+    ]
+    logged = "\n".join(line for line in lines if not line.startswith("qxub: "))
+    if log_level == "warning":
+        assert logged == ""
+    else:
+        assert "submission refused: sbatch --parsable " in logged
+        assert "(exit 1)" in logged and "DNS SRV lookup failed" in logged
 
 
 def test_the_api_leaves_no_job_directory_when_qsub_is_missing(

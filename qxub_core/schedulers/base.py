@@ -9,6 +9,7 @@ nothing of monitoring: the monitor decides when to ask, the adapter only answers
 from __future__ import annotations
 
 import enum
+import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,14 @@ class SchedulerError(RuntimeError):
         self.output = output
         self.transient = transient
         self.ran = ran
+
+    @property
+    def detail(self) -> str:
+        """The command, how it ended and all it printed, for the log; the message is one line."""
+        command = shlex.join(self.command) if self.command else "the scheduler command"
+        status = "" if self.returncode is None else f" (exit {self.returncode})"
+        output = f"\n{self.output}" if self.output and self.output != str(self) else ""
+        return f"{command}{status}: {self}{output}"
 
     @property
     def acted_on_nothing(self) -> bool:
