@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
 import threading
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -136,7 +135,8 @@ class Executor(RemoteExecutor):
         try:
             self.scheduler.cancel(sorted(job_ids))
         except SchedulerError as error:
-            self.logger.error(f"qxub: cancelling failed: {_scheduler_error_text(error)}")
+            logger.info("cancelling failed: %s", error.detail)
+            self.logger.error(f"qxub: cancelling failed: {error}")
 
     def shutdown(self) -> None:
         """Stop the status thread, then print and write the efficiency summary."""
@@ -320,13 +320,8 @@ def _refusal(
 
 
 def _submission_failure(error: SchedulerError | JobDirError) -> str:
+    """One line for Snakemake; the scheduler's whole answer goes to qxub's log."""
     if isinstance(error, SchedulerError):
-        return f"qxub: submission refused: {_scheduler_error_text(error)}.\n"
+        logger.info("submission refused: %s", error.detail)
+        return f"qxub: submission refused: {error}.\n"
     return f"qxub: {error}.\n"
-
-
-def _scheduler_error_text(error: SchedulerError) -> str:
-    command = shlex.join(error.command) if error.command else "the scheduler"
-    code = "" if error.returncode is None else f" (exit {error.returncode})"
-    output = f": {error.output}" if error.output and error.output != str(error) else ""
-    return f"{error} [{command}{code}{output}]"

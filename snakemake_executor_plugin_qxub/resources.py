@@ -138,8 +138,16 @@ def _plain_text(resources: Mapping[str, object], name: str) -> str | None:
         return None
     text = str(value)
     if not _PLAIN_VALUE.match(text):
-        raise ResourceError(f"{name}: {text!r} must be one word without spaces")
+        raise ResourceError(f"{name}: {text!r} must be one word: {_word_problem(text)}")
     return text
+
+
+def _word_problem(text: str) -> str:
+    if not text:
+        return "it is empty"
+    if re.search(r"[\x00-\x1f\x7f]", text):
+        return "it holds a line break or another control character"
+    return "it holds a space"
 
 
 def _raw_resources(resources: Mapping[str, object]) -> tuple[str, ...]:

@@ -244,3 +244,39 @@ def test_a_failing_status_round_is_reported_and_the_run_goes_on(
     assert stderr.count("status check failed") == 1
     assert "IsADirectoryError" in stderr
     assert "status checks work again" in stderr
+
+
+def test_a_submission_the_scheduler_refuses_fails_its_job_in_one_line(
+    qxub_env: dict[str, str], tmp_path: Path, job_root: Path
+) -> None:
+    (tmp_path / "pbs").mkdir()
+    env = {
+        **qxub_env,
+        "PBS_EMULATOR_HOME": str(tmp_path / "pbs"),
+        "PATH": f"{PBS_EMULATOR}:{qxub_env['PATH']}",
+    }
+    write_snakefile(
+        tmp_path / "wf",
+        """
+        rule all:
+            input: "good.txt", "bad.txt"
+
+        rule good:
+            output: "good.txt"
+            shell: "echo fine > {output}"
+
+        rule bad:
+            output: "bad.txt"
+            resources: qxub_queue="nosuchqueue"
+            shell: "echo never > {output}"
+        """,
+    )
+
+    done = run_snakemake(Backend("pbs", env), tmp_path / "wf", ["--keep-going"])
+
+    assert done.returncode != 0
+    assert (tmp_path / "wf" / "good.txt").read_text() == "fine\n"
+    lines = [line.strip() for line in done.stderr.splitlines()]
+    refusals = [line for line in lines if "submission refused" in line]
+    assert refusals == ["message: qxub: submission refused: qsub: Unknown queue."], done.stderr
+    assert "qsub -" not in done.stderr

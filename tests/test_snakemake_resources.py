@@ -86,7 +86,11 @@ def test_unrelated_resources_are_ignored() -> None:
         ({"cpus_per_task": 0}, "cpus_per_task: 0 is not a positive whole number"),
         ({"gpus": 2, "gpu": 1}, "gpus=2 and gpu=1 disagree"),
         ({"gpus": 1.5}, "gpus: 1.5 is not a whole number"),
-        ({"qxub_queue": "two words"}, "qxub_queue: 'two words' must be one word"),
+        ({"qxub_queue": "two words"}, "qxub_queue: 'two words' must be one word: it holds a space"),
+        (
+            {"qxub_project": "a\n#PBS -q x"},
+            "qxub_project: 'a\\n#PBS -q x' must be one word: it holds a line break",
+        ),
         ({"qxub_resources": "jobfs"}, "qxub_resources: 'jobfs' is not of the form key=value"),
         ({"qxub_scheduler_args": "-m 'a"}, "qxub_scheduler_args: cannot split"),
         ({"qxub_queu": "normal"}, "unknown resource 'qxub_queu'; qxub reads qxub_queue"),
