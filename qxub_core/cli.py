@@ -266,6 +266,7 @@ def _run(spec: JobSpec, scheduler: Scheduler, configuration: Configuration, mode
         poll_interval_s=configuration["poll_interval_s"],
         fallback_interval_s=configuration["fallback_interval_s"],
         grace_period_s=configuration["grace_period_s"],
+        hand_off_usage=True,
     )
     return run_job(spec, scheduler, options)
 

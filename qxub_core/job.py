@@ -3,7 +3,8 @@
 :func:`run_job` creates the job directory, writes the captured environment and the job script,
 submits, follows the job with the monitor and maps its end into qxub's exit-code table. SIGINT
 and SIGTERM cancel the job, wait until it is gone and return 130 or 143. The usage record is
-collected in the background once the exit code is known, so the prompt never waits for it.
+collected in the background once the exit code is known, so the prompt never waits for it;
+with ``hand_off_usage`` a collection still running at return moves to a detached process.
 Plugins are told of the job's submission, start, end and usage as they happen; before
 returning, observers get a short, bounded time to take the events already queued.
 """
@@ -68,6 +69,9 @@ class RunOptions:
     stderr: BinaryIO | None = None
     interactive: bool | None = None  # progress on stderr; ``None``: when stderr is a terminal
     plugins: Plugins | None = None  # ``None``: the process's plugins
+    # The caller exits at once (the ``qxub`` command): a usage collection still running at
+    # return is handed to a detached process, for adapters that ask for it.
+    hand_off_usage: bool = False
 
     @property
     def monitor_settings(self) -> MonitorSettings:
@@ -95,6 +99,10 @@ class SubmittedJob:
         )
         self.usage_thread.start()
         return self.usage_thread
+
+    @property
+    def collecting_usage(self) -> bool:
+        return self.usage_thread is not None and self.usage_thread.is_alive()
 
     def _collect_usage(self) -> None:
         try:
@@ -138,6 +146,7 @@ class JobRun:
             code = self._run()
         if not self.plugins.drain_observers(OBSERVER_DRAIN_S):
             logger.warning("observers still busy after %gs; not waiting for them", OBSERVER_DRAIN_S)
+        self._hand_off_usage()
         return code
 
     def _run(self) -> int:
@@ -162,6 +171,22 @@ class JobRun:
         if outcome is None:
             return self._cancel(monitor)
         return self._finish(outcome[0])
+
+    def _hand_off_usage(self) -> None:
+        """Leave a usage collection still running to a detached process, when asked to."""
+        job = self.job
+        if job is None or not job.collecting_usage:
+            return
+        if not (self.options.hand_off_usage and self.scheduler.usage_collected_detached):
+            return
+
+        from qxub_core.usage_collection import UsageCollection, start_detached_collection
+
+        collection = UsageCollection.of(self.scheduler, job.job_id, job.job_dir, job.spec)
+        try:
+            start_detached_collection(collection)
+        except OSError as exc:
+            logger.warning("Job %s: usage collection not handed off: %s", job.job_id, exc)
 
     def _progress(self) -> TerminalProgress | None:
         interactive = self.options.interactive

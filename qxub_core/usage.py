@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ class Usage:
 
     def save(self, job_dir: Path) -> Path:
         path = job_dir / USAGE_FILE
-        temporary = job_dir / f".{USAGE_FILE}.tmp"
+        temporary = job_dir / f".{USAGE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             temporary.write_text(self.to_json() + "\n")
             temporary.replace(path)

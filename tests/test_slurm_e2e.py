@@ -20,6 +20,7 @@ from qxub_process import isolated_environ, run_plain_qxub
 from qxub_core.schedulers.base import JobPhase
 from qxub_core.schedulers.slurm import SlurmScheduler
 from qxub_core.status import STARTED_PREFIX
+from qxub_core.usage import Usage
 
 JOB_DIR_PATTERN = re.compile(r"/\S*/jobs/\d{8}-\d{6}-([A-Za-z0-9._+-]+)-[0-9a-f]{8}")
 on_slurm = pytest.mark.parametrize("backend", ["slurm"], indirect=True)
@@ -158,3 +159,23 @@ def test_a_job_root_holding_percent_signs_is_taken_as_written(
 
     assert (done.returncode, done.stdout) == (0, b"hello\n"), done.stderr
     assert (only_job_dir(job_root) / "scheduler.log").exists()
+
+
+@on_slurm
+@pytest.mark.cluster
+@pytest.mark.timeout(150)
+def test_the_usage_record_appears_after_qxub_has_returned(
+    backend: Backend, run_qxub: RunQxub, job_root: Path
+) -> None:
+    """sacct completes its record seconds after the job's end: a detached process waits for it."""
+    done = run_qxub(["--", "true"])
+
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == (b"", b"")
+    job_dir = only_job_dir(job_root)
+    wait_for(lambda: (job_dir / "usage.json").exists(), 120, "usage.json")
+    usage = Usage.load(job_dir)
+    job_id = next(job_dir.glob(f"{STARTED_PREFIX}*")).name.removeprefix(STARTED_PREFIX)
+    assert usage is not None
+    assert (usage.job_id, usage.source) == (job_id, "slurm-sacct")
+    assert usage.extra["state"] == "COMPLETED"

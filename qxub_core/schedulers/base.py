@@ -101,6 +101,14 @@ class Scheduler(ABC):
     # whose query only reads local files and so may run far more often than the configured
     # fallback interval; ``None``: the fallback interval alone.
     status_query_interval_s: ClassVar[float | None] = None
+    # Whether the ``qxub`` command, returning the prompt while :meth:`usage` is still running,
+    # hands the collection to a detached process (:mod:`qxub_core.usage_collection`) so that
+    # ``usage.json`` is still written. Left false by an adapter whose record is written by a
+    # process of its own that outlives qxub (the local supervisor, PBS's accounting watcher)
+    # or that keeps no record. The detached process builds the adapter afresh from the same
+    # options and knows the job by its id and directory: the spec it passes to :meth:`usage`
+    # holds only the job's command and working directory.
+    usage_collected_detached: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         """``options`` are the resolved configuration values; each adapter reads its own keys."""

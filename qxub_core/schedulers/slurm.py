@@ -61,6 +61,8 @@ class SlurmScheduler(Scheduler):
     name: ClassVar[str] = "slurm"
     job_id_variable: ClassVar[str] = "SLURM_JOB_ID"
     directive_prefix: ClassVar[str] = "#SBATCH"
+    # sacct completes a job's record seconds after its end, often after qxub has returned.
+    usage_collected_detached: ClassVar[bool] = True
 
     # How long :meth:`usage` waits for sacct's record to be whole (the job's end and its
     # requests recorded) before reading what it has.
