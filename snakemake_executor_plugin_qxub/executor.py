@@ -26,7 +26,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from qxub_core.job import OBSERVER_DRAIN_S
 from qxub_core.jobdir import JobDirError
 from qxub_core.logs import configure_logging
-from qxub_core.monitor import MonitorSettings, Outcome
+from qxub_core.monitor import JOB_DIR_REMOVED, MonitorSettings, Outcome
 from qxub_core.plugins import default_plugins
 from qxub_core.schedulers import UnknownSchedulerError, make_scheduler
 from qxub_core.schedulers.base import Scheduler, SchedulerError
@@ -255,7 +255,9 @@ class Executor(RemoteExecutor):
         job_id = active.job_id
         with self.live_lock:
             self.live_jobs.pop(job_id, None)
-        self.usage_collector.collect(UsageRequest(active.rule, job_id, active.job_dir, active.spec))
+        if outcome.source != JOB_DIR_REMOVED:
+            request = UsageRequest(active.rule, job_id, active.job_dir, active.spec)
+            self.usage_collector.collect(request)
 
         if outcome.exit_code == 0:
             self._keep_or_drop_log(active)

@@ -73,6 +73,10 @@ class UsageCollector:
                 self._pending -= 1
 
     def _fetch(self, request: UsageRequest) -> Usage | None:
+        """The job's record, saved in its directory; ``None`` when there is none to be had.
+
+        Nothing here may end the worker: a job directory removed meanwhile, or accounting that
+        fails, costs that job its record and no other."""
         try:
             usage = Usage.load(request.job_dir) or self._scheduler.usage(
                 request.job_id, request.job_dir, request.spec
@@ -84,7 +88,10 @@ class UsageCollector:
             return None
 
         usage = with_requests(usage, request.spec)
-        usage.save(request.job_dir)
+        try:
+            usage.save(request.job_dir)
+        except OSError as error:
+            logger.warning("job %s: usage.json not written: %s", request.job_id, error)
         self._plugins.usage_collected(request.job_id, request.job_dir, usage)
         return usage
 
