@@ -132,6 +132,23 @@ def test_raw_values_that_collide_are_refused_naming_both(
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("scheduler_args", "message"),
+    [
+        ("--job-name=x", "--scheduler-args '--job-name=x': qsub takes no such option"),
+        ("-m abe --mem 4G", "--scheduler-args '--mem': qsub takes no such option"),
+        ("-J 1-10", "--scheduler-args '-J 1-10' asks for an array job: qxub follows one"),
+    ],
+)
+def test_raw_options_qsub_or_qxub_cannot_take_are_refused(
+    scheduler_args: str, message: str
+) -> None:
+    with pytest.raises(SpecError) as refused:
+        PbsScheduler().directives(_spec(scheduler_args=(scheduler_args,)), JOB_DIR)
+
+    assert message in str(refused.value)
+
+
 def test_raw_values_that_do_not_collide_pass_through() -> None:
     spec = _spec(
         resources=Resources(cpus=2),

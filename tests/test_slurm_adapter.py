@@ -128,6 +128,12 @@ def test_a_raw_option_setting_what_a_qxub_option_sets_is_refused(
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("raw", ["--array=1-10", "-a 1-10"])
+def test_an_array_job_is_refused(raw: str) -> None:
+    with pytest.raises(SpecError, match="asks for an array job: qxub follows one scheduler job"):
+        SlurmScheduler().directives(_spec(scheduler_args=(raw,)), JOB_DIR)
+
+
 @pytest.mark.parametrize("raw", ["-p debug", "--gres=gpu:1", "--gres=license:2", "--qos=long"])
 def test_a_raw_option_no_qxub_option_sets_passes(raw: str) -> None:
     lines = SlurmScheduler().directives(_spec(scheduler_args=(raw,)), JOB_DIR)

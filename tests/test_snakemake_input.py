@@ -36,6 +36,16 @@ START_REFUSALS = [
         'qxub: --qxub-scheduler-args "\'unbalanced": No closing quotation',
     ),
     (
+        "pbs",
+        ["--qxub-scheduler-args=--job-name=x"],
+        "qxub: --qxub-scheduler-args '--job-name=x': qsub takes no such option",
+    ),
+    (
+        "slurm",
+        ["--qxub-scheduler-args=--array=1-4"],
+        "qxub: --qxub-scheduler-args '--array=1-4' asks for an array job",
+    ),
+    (
         "slurm",
         ["--qxub-scheduler-args=--job-name=x"],
         "qxub: --qxub-scheduler-args '--job-name=x' sets the name, which the executor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -98,7 +99,7 @@ def _run_once(
     if accept(done):
         return done
     output = (done.stderr or done.stdout).strip()
-    message = output.splitlines()[-1] if output else f"{command[0]} exited {done.returncode}"
+    message = refusal_line(command[0], output) or f"{command[0]} exited {done.returncode}"
     return SchedulerError(
         message,
         command=command,
@@ -106,3 +107,12 @@ def _run_once(
         output=output,
         transient=transient(output),
     )
+
+
+def refusal_line(program: str, output: str) -> str:
+    """The one line that says why a command refused: its last line naming the command (``qsub:
+    Unknown queue``, ``sbatch: error: ...``), else its last line (not a usage text's tail)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    name = os.path.basename(program)
+    own = [line for line in lines if line.startswith(f"{name}:")]
+    return (own or lines or [""])[-1]

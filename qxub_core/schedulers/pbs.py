@@ -50,6 +50,7 @@ QSUB_OPTION_SETTINGS = {
     "-e": "error",
     "-j": "join",
     "-V": "environment",
+    "-J": "array job",
 }
 QSUB_OPTIONS_WITH_VALUE = set("aAcCeJjklmMNopPqrRSuvW")
 
@@ -298,6 +299,7 @@ def raw_settings(spec: JobSpec) -> Iterator[RawSetting]:
         yield from _resource_settings(raw, f"--resources {raw!r}")
     words = scheduler_arg_words(spec)
     for index, word in enumerate(words):
+        _refuse_long_option(word)
         option, value = _qsub_option(word, words[index + 1 : index + 2])
         source = f"--scheduler-args {' '.join(w for w in (option, value) if w)!r}"
         if option == "-l" and value:
@@ -306,6 +308,15 @@ def raw_settings(spec: JobSpec) -> Iterator[RawSetting]:
             yield RawSetting(source, "umask")
         elif option in QSUB_OPTION_SETTINGS:
             yield RawSetting(source, QSUB_OPTION_SETTINGS[option])
+
+
+def _refuse_long_option(word: str) -> None:
+    """qsub's options are single letters: ``--job-name=x`` would only print qsub's usage."""
+    if word.startswith("--") and word != "--":
+        raise SpecError(
+            f"--scheduler-args {word!r}: qsub takes no such option; its options are single "
+            "letters (-N, -q, -l ...)"
+        )
 
 
 def _qsub_option(word: str, following: list[str]) -> tuple[str, str]:

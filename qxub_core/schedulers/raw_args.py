@@ -35,6 +35,11 @@ QXUB_OWNED: dict[str, str] = {
     "environment": "qxub (the job script restores the submitting environment)",
 }
 
+# Settings qxub cannot follow at all, with the reason given to the user.
+UNSUPPORTED: dict[str, str] = {
+    "array job": "qxub follows one scheduler job per submission; submit one job per task",
+}
+
 
 class RawArgumentConflict(SpecError):
     """A raw scheduler value sets what a qxub option also sets."""
@@ -69,6 +74,10 @@ def refuse_conflicts(qxub_settings: Mapping[str, str], raw: Iterable[RawSetting]
     """Raise :class:`RawArgumentConflict` for the first raw value that collides."""
     seen: dict[str, str] = {}
     for item in raw:
+        if item.setting in UNSUPPORTED:
+            raise SpecError(
+                f"{item.source} asks for an {item.setting}: {UNSUPPORTED[item.setting]}"
+            )
         owner = QXUB_OWNED.get(item.setting) or qxub_settings.get(item.setting)
         if owner is not None:
             raise RawArgumentConflict(

@@ -43,6 +43,8 @@ SBATCH_SETTINGS: dict[str, str] = {
     "--export": "environment",
     "--export-file": "environment",
     "--get-user-env": "environment",
+    "--array": "array job",
+    "-a": "array job",
 }
 
 
