@@ -3,13 +3,13 @@
 Every way into qxub (the command line, the Python API, the Snakemake executor) submits through
 :func:`submit_job`, so that plugins see the same job whichever way it came:
 
-1. a private job directory is created under the job root;
-2. the submitting environment is written there for the job script to restore;
-3. the plugins' submit arguments join the spec's raw scheduler arguments, where the adapter
+1. the plugins' submit arguments join the spec's raw scheduler arguments, where the adapter
    checks them against qxub's own options like any a user typed;
-4. the job script is rendered (the plugins provide its context, prologue and epilogue) and
-   written;
-5. the scheduler submits it, and observers are told.
+2. a private job directory is created under the job root, and the job script is rendered for
+   it (the plugins provide its context, prologue and epilogue); a spec the adapter refuses
+   removes the directory again, so nothing is left of it;
+3. the submitting environment is written there for the job script to restore, and the script;
+4. the scheduler submits it, and observers are told.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from qxub_core.jobdir import create_job_dir, discard_unfinished_job_dir
 from qxub_core.plugins import Plugins
 from qxub_core.schedulers.base import Scheduler, SchedulerError
 from qxub_core.script import render_script, write_script
-from qxub_core.spec import JobSpec
+from qxub_core.spec import JobSpec, SpecError
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +65,15 @@ def prepare_job(
     """
     spec = with_plugin_arguments(spec, scheduler.name, plugins)
     job_dir = create_job_dir(job_root, spec.name)
+    try:
+        text = render_script(spec, scheduler, job_dir, prologue, epilogue, plugins=plugins)
+    except SpecError:
+        shutil.rmtree(job_dir, ignore_errors=True)  # refused before anything was written
+        raise
 
     if not spec.clean_env:
         environment = spec.environment if spec.environment is not None else capture_environment()
         _write_or_discard(job_dir, lambda: write_environment_file(job_dir, environment))
-
-    text = render_script(spec, scheduler, job_dir, prologue, epilogue, plugins=plugins)
     script = _write_or_discard(job_dir, lambda: write_script(job_dir, text))
     return PreparedJob(spec, job_dir, script)
 

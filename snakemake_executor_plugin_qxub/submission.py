@@ -5,9 +5,9 @@ job. A submit command that fails for a transient reason (server busy, connection
 tried again with backoff by the scheduler adapter itself; a submit command that timed out is
 not, since the scheduler may have queued the job, and tried again it could run twice.
 
-A spec is checked before its job directory exists: the script and the submit command are
-rendered for a directory not yet made, as ``qxub --dry`` does, so that a value the scheduler
-adapter or a plugin refuses leaves nothing behind.
+A value the scheduler adapter or a plugin refuses fails the job with ``SpecError``, and the
+engine's preparation leaves nothing of it behind. :func:`check_spec` asks the same question
+without making anything, for the run's own values at start.
 """
 
 from __future__ import annotations
@@ -41,11 +41,10 @@ def submit_spec(
     Preparation is the engine's own step (plugins add script lines and submit arguments), and
     observers are told of the submission. Raises :class:`SchedulerError` when the scheduler
     refuses (removing the directory of a job it certainly did not queue), ``JobDirError``
-    when no job directory can be made, and ``SpecError`` (before making anything) when the
+    when no job directory can be made, and ``SpecError`` (leaving no directory) when the
     spec cannot be rendered for this scheduler.
     """
     plugins = plugins or default_plugins()
-    check_spec(spec, scheduler, job_root, plugins)
     prepared = prepare_job(spec, scheduler, job_root, plugins)
 
     job_id = submit_prepared(prepared, scheduler)
@@ -56,8 +55,8 @@ def submit_spec(
 def check_spec(
     spec: JobSpec, scheduler: Scheduler, job_root: Path, plugins: Plugins | None = None
 ) -> None:
-    """Render the job script and submit command without making anything: ``SpecError`` when
-    the adapter or a plugin refuses a value of ``spec``."""
+    """Render the job script and submit command without making anything, as ``qxub --dry``
+    does: ``SpecError`` when the adapter or a plugin refuses a value of ``spec``."""
     plugins = plugins or default_plugins()
     spec = with_plugin_arguments(spec, scheduler.name, plugins)
     job_dir = new_job_dir_path(job_root, spec.name)

@@ -9,9 +9,11 @@ from fake_slurm import install_fake_slurm
 from qxub_process import isolated_environ, run_plain_qxub
 
 from qxub_core.api import Session, SubmissionRefused
+from qxub_core.plugins import Plugins
 from qxub_core.schedulers.base import SchedulerError
-from qxub_core.spec import JobSpec
-from qxub_core.submission import forget_refused
+from qxub_core.schedulers.slurm import SlurmScheduler
+from qxub_core.spec import JobSpec, SpecError
+from qxub_core.submission import forget_refused, prepare_job
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -101,3 +103,12 @@ def test_a_job_directory_stays_only_when_the_job_may_be_queued(
     forget_refused(job_dir, error)
 
     assert job_dir.exists() is kept
+
+
+def test_a_spec_the_adapter_refuses_leaves_no_job_directory(tmp_path: Path) -> None:
+    spec = JobSpec(command=("true",), workdir=tmp_path, storage="scratch/ab12")
+
+    with pytest.raises(SpecError, match="--storage"):
+        prepare_job(spec, SlurmScheduler(), tmp_path / "jobs", Plugins(entry_points=False))
+
+    assert _job_dirs(tmp_path / "jobs") == []
