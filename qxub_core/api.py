@@ -40,6 +40,7 @@ from qxub_core.spec import ContextSpec, JobSpec, Resources, parse_memory_bytes, 
 from qxub_core.status import ERR_FILE, OUT_FILE
 from qxub_core.submission import Submission, submit_job
 from qxub_core.usage import Usage
+from qxub_core.usage_collection import collect_usage
 from qxub_core.wakeup import DirectoryWatch
 
 logger = logging.getLogger(__name__)
@@ -473,19 +474,9 @@ class _MonitorLoop:
             job._mark_usage(self._collect_usage(job))
 
     def _collect_usage(self, job: Job) -> Usage | None:
-        try:
-            usage = self._session.adapter.usage(job.job_id, job.job_dir, job.spec)
-        except Exception as error:
-            logger.warning("Job %s: usage not collected: %s", job.job_id, error)
-            return None
-        if usage is None:
-            return None
-
-        try:
-            usage.save(job.job_dir)
-        except OSError as error:
-            logger.info("Job %s: usage.json not written: %s", job.job_id, error)
-        self._session.plugins.usage_collected(job.job_id, job.job_dir, usage)
+        usage = collect_usage(self._session.adapter, job.job_id, job.job_dir, job.spec)
+        if usage is not None:
+            self._session.plugins.usage_collected(job.job_id, job.job_dir, usage)
         return usage
 
 

@@ -33,6 +33,7 @@ from qxub_core.spec import JobSpec
 from qxub_core.status import ERR_FILE, OUT_FILE
 from qxub_core.stream import FileFollower, Sink
 from qxub_core.usage import Usage
+from qxub_core.usage_collection import collect_usage
 
 logger = logging.getLogger(__name__)
 
@@ -105,19 +106,10 @@ class SubmittedJob:
         return self.usage_thread is not None and self.usage_thread.is_alive()
 
     def _collect_usage(self) -> None:
-        try:
-            usage = self.scheduler.usage(self.job_id, self.job_dir, self.spec)
-        except (SchedulerError, OSError, ValueError) as exc:
-            logger.warning("Job %s: usage not collected: %s", self.job_id, exc)
-            return
+        usage = collect_usage(self.scheduler, self.job_id, self.job_dir, self.spec)
         if usage is None:
-            logger.debug("Job %s: the scheduler keeps no usage record", self.job_id)
             return
 
-        try:
-            usage.save(self.job_dir)
-        except OSError as exc:
-            logger.warning("Job %s: usage.json not written: %s", self.job_id, exc)
         self.usage = usage
         logger.debug("Job %s: usage collected", self.job_id)
         self.plugins.usage_collected(self.job_id, self.job_dir, usage)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from qxub_core.schedulers.base import Scheduler
     from qxub_core.spec import JobSpec
+    from qxub_core.usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ SCHEDULER_LOG = "scheduler.log"
 LAUNCH_TIMEOUT_S = 30.0
 
 
-class CollectionAbandoned(Exception):
-    """The collector ran out of time."""
+class CollectionAbandoned(BaseException):
+    """The collector ran out of time: raised from its alarm through whatever it was doing, so no
+    handler of an adapter's failures may take it for one."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def start_detached_collection(collection: UsageCollection) -> None:
 
 
 def collect(collection: UsageCollection) -> bool:
-    """Ask the adapter for the record and write ``usage.json``; whether one was written."""
+    """Ask the adapter for the record and write ``usage.json``; whether there was a record."""
     previous = signal.signal(signal.SIGALRM, _abandon)
     signal.alarm(collection.give_up_s)
     try:
@@ -143,24 +145,31 @@ def collect(collection: UsageCollection) -> bool:
 
 
 def _collect(collection: UsageCollection) -> bool:
-    from qxub_core.schedulers.base import SchedulerError
-
     scheduler = _scheduler(collection)
+    spec = _spec(collection)
+    return collect_usage(scheduler, collection.job_id, collection.job_dir, spec) is not None
+
+
+def collect_usage(scheduler: Scheduler, job_id: str, job_dir: Path, spec: JobSpec) -> Usage | None:
+    """Ask the adapter for a job's usage record and save it as ``usage.json``.
+
+    ``None`` when there is no record. Accounting never breaks its caller: a failing adapter or
+    a job directory that cannot take the file is logged, not raised.
+    """
     try:
-        usage = scheduler.usage(collection.job_id, collection.job_dir, _spec(collection))
-    except (SchedulerError, OSError, ValueError) as exc:
-        logger.warning("Job %s: usage not collected: %s", collection.job_id, exc)
-        return False
+        usage = scheduler.usage(job_id, job_dir, spec)
+    except Exception as exc:  # any adapter's failure costs the record, nothing more
+        logger.warning("Job %s: usage not collected: %s", job_id, exc)
+        return None
     if usage is None:
-        logger.info("Job %s: the scheduler keeps no usage record", collection.job_id)
-        return False
+        logger.info("Job %s: the scheduler keeps no usage record", job_id)
+        return None
 
     try:
-        usage.save(collection.job_dir)
+        usage.save(job_dir)
     except OSError as exc:
-        logger.warning("Job %s: usage.json not written: %s", collection.job_id, exc)
-        return False
-    return True
+        logger.warning("Job %s: usage.json not written: %s", job_id, exc)
+    return usage
 
 
 def _scheduler(collection: UsageCollection) -> Scheduler:
